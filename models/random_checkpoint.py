@@ -1,0 +1,94 @@
+"""Random-weight checkpoints in the published format, for tests and benchmarks.
+
+    python3 models/random_checkpoint.py (--config C.json | --layout official-layout.json) --out DIR
+        [--seed N] [--style plain|ddp|wrapped|ddp-wrapped]
+
+Writes DIR/unet.pth, DIR/backbone.pth and DIR/config.json (the configuration, in the JSON
+form `difface convert --config` reads). With --layout, the networks are built from the
+layout file's configuration and their state dicts must list exactly its names and shapes.
+The weights are random: such checkpoints prove the plumbing, they restore no faces.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import torch
+
+import config as configs
+from swinir import SwinIR
+from unet import UNetModel
+
+
+def randomized(module, generator):
+    """The module's state dict with every floating tensor drawn at random around its default."""
+    state = {}
+    for name, tensor in module.state_dict().items():
+        if name.endswith("attn_mask") or not tensor.is_floating_point():
+            state[name] = tensor.clone()  # derived buffers must keep their exact values
+            continue
+        noise = torch.randn(tensor.shape, generator=generator)
+        if tensor.dim() >= 2:
+            fan_in = tensor[0].numel()
+            state[name] = noise / fan_in ** 0.5
+        elif name.endswith("weight"):
+            state[name] = 1.0 + 0.1 * noise  # norm scales
+        else:
+            state[name] = 0.05 * noise
+    return state
+
+
+def check_layout(state, layout, what):
+    listed = [(name, list(shape)) for name, shape in layout.items()]
+    built = [(name, list(tensor.shape)) for name, tensor in state.items()]
+    if listed != built:
+        raise SystemExit(f"the {what} built from the layout's configuration does not have the layout's state dict")
+
+
+def styled(state, style):
+    if style in ("ddp", "ddp-wrapped"):
+        state = {"module." + name: tensor for name, tensor in state.items()}
+    if style in ("wrapped", "ddp-wrapped"):
+        state = {"state_dict": state}
+    return state
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", help="JSON with unet_config, backbone_config, diffusion_config")
+    source.add_argument("--layout", help="a layout JSON such as official-layout.json")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--style", default="plain", choices=["plain", "ddp", "wrapped", "ddp-wrapped"])
+    args = parser.parse_args(argv)
+
+    with open(args.config or args.layout, encoding="utf-8") as handle:
+        document = json.load(handle)
+    config = {key: document[key] for key in ("unet_config", "backbone_config", "diffusion_config")}
+    sampling = document.get("sampling") or document.get("sampling_defaults") or {}
+    config["sampling"] = {
+        "start_step": sampling.get("start_step", configs.PUBLISHED["sampling"]["start_step"]),
+        "eta": sampling.get("eta", configs.PUBLISHED["sampling"]["eta"]),
+        "image_size": config["unet_config"]["image_size"],
+    }
+    configs.check(config, args.config or args.layout)
+
+    generator = torch.Generator().manual_seed(args.seed)
+    unet = randomized(UNetModel(**config["unet_config"]), generator)
+    backbone = randomized(SwinIR(**config["backbone_config"]), generator)
+    if args.layout:
+        check_layout(unet, document["unet_state_dict"], "UNet")
+        check_layout(backbone, document["backbone_state_dict"], "backbone")
+
+    os.makedirs(args.out, exist_ok=True)
+    torch.save(styled(unet, args.style), os.path.join(args.out, "unet.pth"))
+    torch.save(styled(backbone, args.style), os.path.join(args.out, "backbone.pth"))
+    with open(os.path.join(args.out, "config.json"), "w", encoding="utf-8") as handle:
+        json.dump(config, handle, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
