@@ -1,0 +1,166 @@
+#include "engine.h"
+
+#include <ATen/Parallel.h>
+#include <c10/core/DeviceGuard.h>
+#include <c10/core/Event.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
+#include <chrono>
+#include <deque>
+#include <thread>
+
+#include "device.h"
+#include "errors.h"
+#include "generator.h"
+
+namespace difface {
+namespace {
+
+void throwIfCancelled(const CancelCheck& cancelled) {
+  if (cancelled && cancelled()) throw Error(codes::kAborted, "the operation was aborted");
+}
+
+// Keeps the host at most `depth` reverse steps ahead of an asynchronous device, and
+// reports a step only once the device has finished it. Waits on events of earlier steps,
+// never on the step just queued, so the device always has work queued.
+class StepPacer {
+ public:
+  StepPacer(const c10::Device& device, int64_t depth) : device_(device), depth_(depth) {}
+
+  void queued(int64_t done, int64_t total, int64_t timestep, const ProgressFn& report) {
+    if (device_.is_cpu()) {
+      if (report) report(done, total, timestep);
+      return;
+    }
+    c10::Event event(device_.type());
+    event.record(c10::impl::VirtualGuardImpl(device_.type()).getStream(device_));
+    inFlight_.push_back({std::move(event), done, total, timestep});
+    while (static_cast<int64_t>(inFlight_.size()) > depth_) finishOldest(report);
+  }
+
+  void drain(const ProgressFn& report) {
+    while (!inFlight_.empty()) finishOldest(report);
+  }
+
+ private:
+  struct Pending {
+    c10::Event event;
+    int64_t done, total, timestep;
+  };
+
+  void finishOldest(const ProgressFn& report) {
+    Pending& oldest = inFlight_.front();
+    while (!oldest.event.query()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    if (report) report(oldest.done, oldest.total, oldest.timestep);
+    inFlight_.pop_front();
+  }
+
+  c10::Device device_;
+  int64_t depth_;
+  std::deque<Pending> inFlight_;
+};
+
+}  // namespace
+
+Engine::Engine(const EngineOptions& options)
+    : device_(resolveDevice(options.device)),
+      dtype_(resolveDtype(options.dtype, device_)),
+      schedule_(options.schedule),
+      sampler_(schedule_) {
+  if (options.threads < 0) throw Error(codes::kInvalidArgument, "threads must be 0 or more");
+  if (options.threads > 0) at::set_num_threads(options.threads);
+  c10::DeviceGuard guard(device_);
+  unet_ = std::make_unique<DiffusionUNet>(options.unetPath, device_, dtype_);
+  backbone_ = std::make_unique<RestorationBackbone>(options.backbonePath, device_, dtype_);
+}
+
+at::Generator Engine::generator(uint64_t seed) const { return makeGenerator(device_, seed); }
+
+torch::Tensor Engine::onDevice(const torch::Tensor& tensor, const char* what, int64_t channels) const {
+  if (tensor.dim() != 4 || (channels > 0 && tensor.size(1) != channels)) {
+    throw Error(codes::kInvalidArgument, std::string(what) + " must have shape [batch, " +
+                                             (channels > 0 ? std::to_string(channels) : std::string("channels")) +
+                                             ", height, width], got " + c10::str(tensor.sizes()));
+  }
+  return tensor.to(device_, c10::kFloat);
+}
+
+void Engine::checkRequest(const ReverseRequest& request) const {
+  sampler_.checkStartStep(request.startStep);
+  if (!(request.eta >= 0.0 && request.eta <= 1.0)) {
+    throw Error(codes::kInvalidArgument, "eta must be between 0 and 1, got " + std::to_string(request.eta));
+  }
+}
+
+torch::Tensor Engine::unet(const torch::Tensor& x, const std::vector<double>& t) {
+  c10::DeviceGuard guard(device_);
+  const torch::Tensor input = onDevice(x, "x", 0);
+  if (static_cast<int64_t>(t.size()) != input.size(0)) {
+    throw Error(codes::kInvalidArgument, "t must hold one timestep per batch item: got " + std::to_string(t.size()) +
+                                             " for a batch of " + std::to_string(input.size(0)));
+  }
+  const torch::Tensor times =
+      torch::tensor(t, torch::TensorOptions().dtype(torch::kDouble)).to(device_, c10::kFloat);
+  return (*unet_)(input, times);
+}
+
+torch::Tensor Engine::estimate(const torch::Tensor& lq) {
+  c10::DeviceGuard guard(device_);
+  return (*backbone_)(onDevice(lq, "lq", 3));
+}
+
+torch::Tensor Engine::transition(const torch::Tensor& estimate, int64_t startStep, at::Generator& generator) {
+  c10::DeviceGuard guard(device_);
+  return sampler_.transition(onDevice(estimate, "estimate", 3), startStep, generator);
+}
+
+torch::Tensor Engine::denoise(const torch::Tensor& x, float networkTime) {
+  const torch::Tensor t =
+      torch::full({x.size(0)}, networkTime, torch::TensorOptions().dtype(torch::kFloat).device(device_));
+  return (*unet_)(x, t);
+}
+
+torch::Tensor Engine::step(const torch::Tensor& x, int64_t index, double eta, at::Generator& generator) {
+  c10::DeviceGuard guard(device_);
+  if (index < 0 || index >= schedule_.size()) {
+    throw Error(codes::kInvalidArgument, "step index " + std::to_string(index) + " is outside the schedule: it must be between 0 and " +
+                                             std::to_string(schedule_.size() - 1));
+  }
+  if (!(eta >= 0.0 && eta <= 1.0)) {
+    throw Error(codes::kInvalidArgument, "eta must be between 0 and 1, got " + std::to_string(eta));
+  }
+  const torch::Tensor input = onDevice(x, "x", 3);
+  const torch::Tensor out = denoise(input, schedule_.networkTime(index));
+  return sampler_.step(input, out.narrow(1, 0, input.size(1)), index, eta, generator);
+}
+
+torch::Tensor Engine::reverse(const torch::Tensor& xN, const ReverseRequest& request, at::Generator& generator) {
+  c10::DeviceGuard guard(device_);
+  checkRequest(request);
+  const torch::Tensor x = onDevice(xN, "xN", 3);
+  throwIfCancelled(request.cancelled);
+  const auto denoiser = [this](const torch::Tensor& current, float networkTime) {
+    return denoise(current, networkTime);
+  };
+  StepPacer pacer(device_, /*depth=*/2);
+  const auto observe = [&](int64_t done, int64_t total, int64_t timestep) {
+    throwIfCancelled(request.cancelled);
+    pacer.queued(done, total, timestep, request.onStep);
+  };
+  const torch::Tensor last = sampler_.reverse(x, request.startStep, request.eta, generator, denoiser, observe);
+  pacer.drain(request.onStep);
+  return Sampler::toUnitRange(last);
+}
+
+Restoration Engine::restore(const torch::Tensor& lq, const ReverseRequest& request, at::Generator& generator) {
+  c10::DeviceGuard guard(device_);
+  checkRequest(request);
+  throwIfCancelled(request.cancelled);
+  Restoration result;
+  result.estimate = estimate(lq);
+  throwIfCancelled(request.cancelled);
+  const torch::Tensor xN = transition(result.estimate, request.startStep, generator);
+  result.restored = reverse(xN, request, generator);
+  return result;
+}
+
+}  // namespace difface

@@ -1,0 +1,29 @@
+// Errors the engine raises on purpose. Each carries a stable code that the binding hands
+// to JavaScript unchanged (lib/errors.ts lists them), so callers can branch on the code and
+// show the message.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace difface {
+
+namespace codes {
+inline constexpr const char* kInvalidArgument = "EARG";
+inline constexpr const char* kModelDir = "EMODELDIR";
+inline constexpr const char* kDevice = "EDEVICE";
+inline constexpr const char* kAborted = "EABORT";
+inline constexpr const char* kTorch = "ETORCH";
+}  // namespace codes
+
+class Error : public std::runtime_error {
+ public:
+  Error(std::string code, const std::string& message)
+      : std::runtime_error(message), code_(std::move(code)) {}
+  const std::string& code() const { return code_; }
+
+ private:
+  std::string code_;
+};
+
+}  // namespace difface

@@ -1,0 +1,35 @@
+// The two TorchScript networks the converter exports: the diffusion UNet and the
+// restoration backbone, loaded onto one device in one precision.
+#pragma once
+
+#include <string>
+
+#include <torch/script.h>
+
+namespace difface {
+
+// The improved-DDPM UNet. In reduced precision only the convolutions of its torso are
+// converted (the published fp16 mode); GroupNorm, the embeddings and the head stay float32.
+class DiffusionUNet {
+ public:
+  DiffusionUNet(const std::string& path, const c10::Device& device, c10::ScalarType dtype);
+  // x: [B, C, H, W] float32 on the device; t: [B] original timesteps. Returns float32.
+  torch::Tensor operator()(const torch::Tensor& x, const torch::Tensor& t);
+
+ private:
+  torch::jit::Module module_;
+};
+
+// The SwinIR backbone. In reduced precision the whole network is converted, as published.
+class RestorationBackbone {
+ public:
+  RestorationBackbone(const std::string& path, const c10::Device& device, c10::ScalarType dtype);
+  // lq: [B, 3, H, W] float32 in [0, 1] on the device. Returns float32, unclamped.
+  torch::Tensor operator()(const torch::Tensor& lq);
+
+ private:
+  torch::jit::Module module_;
+  c10::ScalarType dtype_;
+};
+
+}  // namespace difface

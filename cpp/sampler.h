@@ -1,0 +1,64 @@
+// DifFace's sampler: the transition step that diffuses the backbone's estimate to step N,
+// then the DDIM reverse loop from N-1 down to 0, as the published sampler computes them.
+// The schedule is a separate object; the network is handed in as a function.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include <ATen/core/Generator.h>
+#include <torch/types.h>
+
+#include "schedule.h"
+
+namespace difface {
+
+// Returns the network's output for x at a training timestep (as Schedule::networkTime gives it).
+using Denoiser = std::function<torch::Tensor(const torch::Tensor& x, float networkTime)>;
+// Called after each reverse step with the number of steps done so far; may throw to stop.
+using StepObserver = std::function<void(int64_t done, int64_t total, int64_t timestep)>;
+
+// The float32 numbers one reverse step applies, rounded exactly where the published code
+// rounds them.
+struct StepCoefficients {
+  float recipSqrtAlphaBar;  // sqrt(1 / abar_i)
+  float recipSqrtAlphaBarM1;  // sqrt(1 / abar_i - 1)
+  float sqrtAlphaBarPrev;   // sqrt(abar_{i-1})
+  float epsScale;           // sqrt(1 - abar_{i-1} - sigma^2)
+  float sigma;              // eta * sqrt((1 - abar_{i-1}) / (1 - abar_i)) * sqrt(1 - abar_i / abar_{i-1})
+};
+
+class Sampler {
+ public:
+  explicit Sampler(const Schedule& schedule) : schedule_(schedule) {}
+
+  const Schedule& schedule() const { return schedule_; }
+
+  // Throws EARG unless 1 <= startStep < schedule size.
+  void checkStartStep(int64_t startStep) const;
+
+  // x_N = sqrt(abar_N) * x0 + sqrt(1 - abar_N) * eps, where x0 is the estimate clamped to
+  // [0, 1] and mapped to [-1, 1], and eps is one standard normal draw of its shape.
+  torch::Tensor transition(const torch::Tensor& estimate, int64_t startStep, at::Generator& generator) const;
+
+  StepCoefficients coefficients(int64_t i, double eta) const;
+
+  // One DDIM step from respaced index i: predicts x0 from the network's eps (clamped to
+  // [-1, 1]), then moves to index i-1. Draws one normal sample every step, also at i = 0
+  // where it is not used, so that the generator advances as the published sampler's does.
+  torch::Tensor step(const torch::Tensor& x, const torch::Tensor& eps, int64_t i, double eta,
+                     at::Generator& generator) const;
+
+  // Steps i = startStep-1 ... 0 (the published loop starts one below the transition's
+  // step) and returns the chain's last state, in [-1, 1].
+  torch::Tensor reverse(torch::Tensor x, int64_t startStep, double eta, at::Generator& generator,
+                        const Denoiser& denoiser, const StepObserver& observer) const;
+
+  // [-1, 1] -> [0, 1], clamped.
+  static torch::Tensor toUnitRange(const torch::Tensor& x);
+
+ private:
+  const Schedule& schedule_;
+};
+
+}  // namespace difface
