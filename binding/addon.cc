@@ -1,0 +1,39 @@
+// The addon's entry point: registers the classes and a few free functions.
+#include <napi.h>
+
+#include "../cpp/device.h"
+#include "addon_data.h"
+#include "engine_wrap.h"
+#include "tensor_wrap.h"
+
+namespace binding {
+namespace {
+
+// runtime(): which libtorch this addon runs on, and what it can see.
+Napi::Value Runtime(const Napi::CallbackInfo& info) {
+  const difface::RuntimeInfo runtime = difface::runtimeInfo();
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("torch", Napi::String::New(info.Env(), runtime.torchVersion));
+  out.Set("cuda", Napi::Boolean::New(info.Env(), runtime.cudaAvailable));
+  out.Set("cudaDevices", Napi::Number::New(info.Env(), runtime.cudaDeviceCount));
+  out.Set("threads", Napi::Number::New(info.Env(), runtime.threads));
+  out.Set("cxx11Abi", Napi::Boolean::New(info.Env(), runtime.cxx11Abi));
+  return out;
+}
+
+}  // namespace
+}  // namespace binding
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
+  using namespace binding;
+  env.SetInstanceData(new AddonData());
+  TensorWrap::Init(env, exports);
+  EngineWrap::Init(env, exports);
+  GeneratorWrap::Init(env, exports);
+  CancelTokenWrap::Init(env, exports);
+  exports.Set("runtime", Napi::Function::New(env, Runtime, "runtime"));
+  exports.Set("tensorStats", Napi::Function::New(env, TensorWrap::Stats, "tensorStats"));
+  return exports;
+}
+
+NODE_API_MODULE(difface, InitAddon)

@@ -1,0 +1,327 @@
+#include "engine_wrap.h"
+
+#include "../cpp/device.h"
+#include "../cpp/errors.h"
+#include "../cpp/generator.h"
+#include "addon_data.h"
+#include "args.h"
+#include "errors.h"
+#include "job.h"
+#include "tensor_wrap.h"
+
+namespace binding {
+namespace {
+
+difface::EngineOptions readEngineOptions(Napi::Value value) {
+  if (!value.IsObject()) throwJs(value.Env(), "EARG", "engine options must be an object");
+  Napi::Object options = value.As<Napi::Object>();
+  difface::EngineOptions parsed;
+  parsed.unetPath = stringField(options, "unet");
+  parsed.backbonePath = stringField(options, "backbone");
+  parsed.device = stringField(options, "device");
+  parsed.dtype = stringField(options, "dtype");
+  parsed.threads = static_cast<int>(integerArg(options.Get("threads"), "threads"));
+  Napi::Value schedule = options.Get("schedule");
+  if (!schedule.IsObject()) throwJs(value.Env(), "EARG", "schedule must be an object");
+  Napi::Object s = schedule.As<Napi::Object>();
+  parsed.schedule.steps = integerArg(s.Get("steps"), "schedule.steps");
+  parsed.schedule.noiseSchedule = stringField(s, "noiseSchedule");
+  parsed.schedule.respacing = stringField(s, "respacing");
+  parsed.schedule.rescaleTimesteps = s.Get("rescaleTimesteps").ToBoolean().Value();
+  return parsed;
+}
+
+// Stops a running call when its token is set or its engine is disposed.
+difface::CancelCheck cancelCheck(EngineState* state, std::shared_ptr<std::atomic<bool>> token, Job* job) {
+  return [state, token, job] {
+    return state->disposed.load() || (token && token->load()) || job->callbackFailed();
+  };
+}
+
+Settle settleTensor(torch::Tensor tensor) {
+  return [tensor](Napi::Env env) mutable -> Napi::Value { return TensorWrap::Wrap(env, std::move(tensor)); };
+}
+
+}  // namespace
+
+void EngineWrap::Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = DefineClass(env, "NativeEngine",
+                                    {
+                                        InstanceAccessor("device", &EngineWrap::Device, nullptr),
+                                        InstanceAccessor("dtype", &EngineWrap::Dtype, nullptr),
+                                        InstanceAccessor("timesteps", &EngineWrap::Timesteps, nullptr),
+                                        InstanceAccessor("pending", &EngineWrap::Pending, nullptr),
+                                        InstanceMethod("generator", &EngineWrap::Generator),
+                                        InstanceMethod("unet", &EngineWrap::Unet),
+                                        InstanceMethod("estimate", &EngineWrap::Estimate),
+                                        InstanceMethod("transition", &EngineWrap::Transition),
+                                        InstanceMethod("step", &EngineWrap::Step),
+                                        InstanceMethod("reverse", &EngineWrap::Reverse),
+                                        InstanceMethod("restore", &EngineWrap::Restore),
+                                        InstanceMethod("dispose", &EngineWrap::Dispose),
+                                    });
+  AddonData::Of(env).engineClass = Napi::Persistent(ctor);
+  exports.Set("NativeEngine", ctor);
+  exports.Set("loadEngine", Napi::Function::New(env, &EngineWrap::Load, "loadEngine"));
+}
+
+// loadEngine(options): loads both networks on a fresh worker thread.
+Napi::Value EngineWrap::Load(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const difface::EngineOptions options = readEngineOptions(info[0]);
+  auto state = std::make_shared<EngineState>();
+  auto* job = new Job(env, env.Undefined());
+  // The job owns the state until it settles on the main thread; the worker only borrows it,
+  // so a failed load never makes the worker join itself.
+  job->holdUntilSettled(state);
+  EngineState* raw = state.get();
+  return Job::start(job, raw->worker, [raw, options]() -> Settle {
+    raw->engine = std::make_unique<difface::Engine>(options);
+    return [raw](Napi::Env env) -> Napi::Value {
+      std::shared_ptr<EngineState> owner = raw->shared_from_this();
+      auto* owned = new std::shared_ptr<EngineState>(std::move(owner));
+      return AddonData::Of(env).engineClass.New({Napi::External<std::shared_ptr<EngineState>>::New(env, owned)});
+    };
+  });
+}
+
+EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
+  if (info.Length() != 1 || !info[0].IsExternal()) {
+    throwJs(info.Env(), "EARG", "engines are made with DifFace.load()");
+  }
+  auto* owned = info[0].As<Napi::External<std::shared_ptr<EngineState>>>().Data();
+  state_ = std::move(*owned);
+  delete owned;
+  const difface::Engine& engine = *state_->engine;
+  device_ = engine.device().str();
+  dtype_ = difface::dtypeName(engine.dtype());
+  timesteps_ = engine.schedule().timesteps();
+}
+
+EngineWrap::~EngineWrap() {
+  // Queued calls pin this handle, so none is left; the worker joins at once.
+  state_->disposed.store(true);
+}
+
+difface::Engine& EngineWrap::engineFor(Napi::Env env) {
+  if (state_->disposed.load()) throwJs(env, "EDISPOSED", "this engine was disposed; load a new one");
+  return *state_->engine;
+}
+
+Napi::Value EngineWrap::Device(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), device_); }
+Napi::Value EngineWrap::Dtype(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), dtype_); }
+
+Napi::Value EngineWrap::Timesteps(const Napi::CallbackInfo& info) {
+  Napi::Array array = Napi::Array::New(info.Env(), timesteps_.size());
+  for (size_t i = 0; i < timesteps_.size(); ++i) {
+    array.Set(static_cast<uint32_t>(i), Napi::Number::New(info.Env(), static_cast<double>(timesteps_[i])));
+  }
+  return array;
+}
+
+Napi::Value EngineWrap::Pending(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(state_->worker.pending()));
+}
+
+// generator(seed)
+Napi::Value EngineWrap::Generator(const Napi::CallbackInfo& info) {
+  difface::Engine& engine = engineFor(info.Env());
+  const uint64_t seed = seedArg(info[0]);
+  return GeneratorWrap::Wrap(info.Env(), state_, engine.generator(seed), seed);
+}
+
+// unet(x, t)
+Napi::Value EngineWrap::Unet(const Napi::CallbackInfo& info) {
+  difface::Engine& engine = engineFor(info.Env());
+  torch::Tensor x = TensorWrap::TensorOf(info[0], "x");
+  std::vector<double> t = numberArray(info[1], "t");
+  auto* job = new Job(info.Env(), info.Env().Undefined());
+  job->keepAlive(info.This());
+  job->keepAlive(info[0]);
+  return Job::start(job, state_->worker, [&engine, x, t]() { return settleTensor(engine.unet(x, t)); });
+}
+
+// estimate(lq)
+Napi::Value EngineWrap::Estimate(const Napi::CallbackInfo& info) {
+  difface::Engine& engine = engineFor(info.Env());
+  torch::Tensor lq = TensorWrap::TensorOf(info[0], "lq");
+  auto* job = new Job(info.Env(), info.Env().Undefined());
+  job->keepAlive(info.This());
+  job->keepAlive(info[0]);
+  return Job::start(job, state_->worker, [&engine, lq]() { return settleTensor(engine.estimate(lq)); });
+}
+
+// transition(estimate, startStep, generator)
+Napi::Value EngineWrap::Transition(const Napi::CallbackInfo& info) {
+  difface::Engine& engine = engineFor(info.Env());
+  torch::Tensor estimate = TensorWrap::TensorOf(info[0], "estimate");
+  const int64_t startStep = integerArg(info[1], "startStep");
+  GeneratorWrap* generator = GeneratorWrap::From(info[2], "generator");
+  auto* job = new Job(info.Env(), info.Env().Undefined());
+  job->keepAlive(info.This());
+  job->keepAlive(info[0]);
+  job->keepAlive(info[2]);
+  return Job::start(job, state_->worker, [&engine, estimate, startStep, generator]() {
+    return settleTensor(engine.transition(estimate, startStep, generator->generator()));
+  });
+}
+
+// step(x, index, eta, generator)
+Napi::Value EngineWrap::Step(const Napi::CallbackInfo& info) {
+  difface::Engine& engine = engineFor(info.Env());
+  torch::Tensor x = TensorWrap::TensorOf(info[0], "x");
+  const int64_t index = integerArg(info[1], "index");
+  const double eta = numberArg(info[2], "eta");
+  GeneratorWrap* generator = GeneratorWrap::From(info[3], "generator");
+  auto* job = new Job(info.Env(), info.Env().Undefined());
+  job->keepAlive(info.This());
+  job->keepAlive(info[0]);
+  job->keepAlive(info[3]);
+  return Job::start(job, state_->worker, [&engine, x, index, eta, generator]() {
+    return settleTensor(engine.step(x, index, eta, generator->generator()));
+  });
+}
+
+// reverse(xN, startStep, eta, generator, onStep, cancelToken)
+Napi::Value EngineWrap::Reverse(const Napi::CallbackInfo& info) {
+  difface::Engine& engine = engineFor(info.Env());
+  torch::Tensor xN = TensorWrap::TensorOf(info[0], "xN");
+  const int64_t startStep = integerArg(info[1], "startStep");
+  const double eta = numberArg(info[2], "eta");
+  GeneratorWrap* generator = GeneratorWrap::From(info[3], "generator");
+  auto token = CancelTokenWrap::FlagOf(info[5]);
+  auto* job = new Job(info.Env(), info[4]);
+  job->keepAlive(info.This());
+  job->keepAlive(info[0]);
+  job->keepAlive(info[3]);
+  difface::ReverseRequest request;
+  request.startStep = startStep;
+  request.eta = eta;
+  request.onStep = [job](int64_t done, int64_t total, int64_t timestep) { job->reportProgress(done, total, timestep); };
+  request.cancelled = cancelCheck(state_.get(), token, job);
+  return Job::start(job, state_->worker, [&engine, xN, request, generator]() {
+    return settleTensor(engine.reverse(xN, request, generator->generator()));
+  });
+}
+
+// restore(lq, startStep, eta, seed, onStep, cancelToken) -> { restored, estimate }
+Napi::Value EngineWrap::Restore(const Napi::CallbackInfo& info) {
+  difface::Engine& engine = engineFor(info.Env());
+  torch::Tensor lq = TensorWrap::TensorOf(info[0], "lq");
+  const int64_t startStep = integerArg(info[1], "startStep");
+  const double eta = numberArg(info[2], "eta");
+  const uint64_t seed = seedArg(info[3]);
+  auto token = CancelTokenWrap::FlagOf(info[5]);
+  auto* job = new Job(info.Env(), info[4]);
+  job->keepAlive(info.This());
+  job->keepAlive(info[0]);
+  difface::ReverseRequest request;
+  request.startStep = startStep;
+  request.eta = eta;
+  request.onStep = [job](int64_t done, int64_t total, int64_t timestep) { job->reportProgress(done, total, timestep); };
+  request.cancelled = cancelCheck(state_.get(), token, job);
+  return Job::start(job, state_->worker, [&engine, lq, request, seed]() -> Settle {
+    at::Generator generator = engine.generator(seed);
+    difface::Restoration result = engine.restore(lq, request, generator);
+    return [result](Napi::Env env) mutable -> Napi::Value {
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("restored", TensorWrap::Wrap(env, std::move(result.restored)));
+      out.Set("estimate", TensorWrap::Wrap(env, std::move(result.estimate)));
+      return out;
+    };
+  });
+}
+
+// dispose(): running calls stop at their next step; the networks are freed on the worker
+// once the calls queued before have finished.
+Napi::Value EngineWrap::Dispose(const Napi::CallbackInfo& info) {
+  if (!state_->disposed.exchange(true)) {
+    EngineState* state = state_.get();
+    state->worker.post([state] { state->engine.reset(); });
+  }
+  return info.Env().Undefined();
+}
+
+void GeneratorWrap::Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = DefineClass(env, "NativeGenerator",
+                                    {
+                                        InstanceAccessor("seed", &GeneratorWrap::Seed, nullptr),
+                                        InstanceMethod("randn", &GeneratorWrap::Randn),
+                                    });
+  AddonData::Of(env).generatorClass = Napi::Persistent(ctor);
+  exports.Set("NativeGenerator", ctor);
+}
+
+namespace {
+struct GeneratorSeed {
+  std::shared_ptr<EngineState> state;
+  at::Generator generator;
+  uint64_t seed;
+};
+}  // namespace
+
+Napi::Object GeneratorWrap::Wrap(Napi::Env env, std::shared_ptr<EngineState> state, at::Generator generator,
+                                 uint64_t seed) {
+  auto* init = new GeneratorSeed{std::move(state), std::move(generator), seed};
+  return AddonData::Of(env).generatorClass.New({Napi::External<GeneratorSeed>::New(env, init)});
+}
+
+GeneratorWrap::GeneratorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GeneratorWrap>(info) {
+  if (info.Length() != 1 || !info[0].IsExternal()) {
+    throwJs(info.Env(), "EARG", "generators are made with engine.generator(seed)");
+  }
+  auto* init = info[0].As<Napi::External<GeneratorSeed>>().Data();
+  state_ = std::move(init->state);
+  generator_ = std::move(init->generator);
+  seed_ = init->seed;
+  delete init;
+}
+
+GeneratorWrap* GeneratorWrap::From(Napi::Value value, const char* what) {
+  Napi::Env env = value.Env();
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(AddonData::Of(env).generatorClass.Value())) {
+    throwJs(env, "EARG", std::string(what) + " must be a Generator made by engine.generator(seed)");
+  }
+  return Napi::ObjectWrap<GeneratorWrap>::Unwrap(value.As<Napi::Object>());
+}
+
+Napi::Value GeneratorWrap::Seed(const Napi::CallbackInfo& info) { return Napi::BigInt::New(info.Env(), seed_); }
+
+// randn(shape): a standard normal draw, made on the engine's worker after the calls queued before.
+Napi::Value GeneratorWrap::Randn(const Napi::CallbackInfo& info) {
+  if (state_->disposed.load()) throwJs(info.Env(), "EDISPOSED", "the engine of this generator was disposed");
+  std::vector<int64_t> shape = shapeArg(info[0], "shape");
+  auto* job = new Job(info.Env(), info.Env().Undefined());
+  job->keepAlive(info.This());
+  at::Generator* generator = &generator_;
+  return Job::start(job, state_->worker, [generator, shape]() {
+    return settleTensor(difface::standardNormal(shape, *generator));
+  });
+}
+
+void CancelTokenWrap::Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeCancelToken", DefineClass(env, "NativeCancelToken",
+                                               {
+                                                   InstanceMethod("cancel", &CancelTokenWrap::Cancel),
+                                                   InstanceAccessor("cancelled", &CancelTokenWrap::Cancelled, nullptr),
+                                               }));
+}
+
+CancelTokenWrap::CancelTokenWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CancelTokenWrap>(info) {}
+
+std::shared_ptr<std::atomic<bool>> CancelTokenWrap::FlagOf(Napi::Value value) {
+  if (value.IsUndefined() || value.IsNull()) return nullptr;
+  if (!value.IsObject()) throwJs(value.Env(), "EARG", "the cancel token must be a NativeCancelToken");
+  return Napi::ObjectWrap<CancelTokenWrap>::Unwrap(value.As<Napi::Object>())->flag_;
+}
+
+Napi::Value CancelTokenWrap::Cancel(const Napi::CallbackInfo& info) {
+  flag_->store(true);
+  return info.Env().Undefined();
+}
+
+Napi::Value CancelTokenWrap::Cancelled(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), flag_->load());
+}
+
+}  // namespace binding

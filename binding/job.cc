@@ -1,0 +1,87 @@
+#include "job.h"
+
+namespace binding {
+
+namespace {
+struct StepMessage {
+  int64_t done, total, timestep;
+};
+}  // namespace
+
+Job::Job(Napi::Env env, Napi::Value onStep) : deferred_(Napi::Promise::Deferred::New(env)) {
+  channel_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
+                                           "difface", /*maxQueueSize=*/0, /*initialThreadCount=*/1);
+  if (onStep.IsFunction()) {
+    onStep_ = Napi::Persistent(onStep.As<Napi::Function>());
+    hasOnStep_ = true;
+  }
+}
+
+void Job::keepAlive(Napi::Value value) { pinned_.push_back(Napi::Persistent(value)); }
+
+void Job::reportProgress(int64_t done, int64_t total, int64_t timestep) {
+  if (!hasOnStep_) return;
+  auto* message = new StepMessage{done, total, timestep};
+  const napi_status status = channel_.NonBlockingCall(message, [this](Napi::Env env, Napi::Function, StepMessage* m) {
+    if (env != nullptr && !callbackFailed_.load()) {
+      try {
+        onStep_.Call({Napi::Number::New(env, static_cast<double>(m->done)),
+                      Napi::Number::New(env, static_cast<double>(m->total)),
+                      Napi::Number::New(env, static_cast<double>(m->timestep))});
+      } catch (const Napi::Error& e) {
+        callbackError_ = Napi::Persistent(e.Value().As<Napi::Value>());
+        callbackFailed_.store(true);
+      }
+    }
+    delete m;
+  });
+  if (status != napi_ok) delete message;
+}
+
+Napi::Promise Job::start(Job* job, difface::Worker& worker, std::function<Settle()> work) {
+  Napi::Promise promise = job->promise();
+  // The handle is copied so the worker never touches the job after handing it back.
+  Napi::ThreadSafeFunction channel = job->channel_;
+  worker.post([job, channel, work = std::move(work)]() mutable {
+    auto* settle = new Settle();
+    auto* failure = new Failure();
+    bool ok = false;
+    try {
+      *settle = work();
+      ok = true;
+    } catch (...) {
+      *failure = currentFailure();
+    }
+    // Tensors captured by the work are dropped here, on the worker, not on the main thread.
+    work = nullptr;
+    channel.BlockingCall(job, [settle, failure, ok](Napi::Env env, Napi::Function, Job* j) {
+      j->finish(env, ok ? settle : nullptr, ok ? nullptr : failure);
+      delete settle;
+      delete failure;
+    });
+    channel.Release();
+  });
+  return promise;
+}
+
+void Job::finish(Napi::Env env, const Settle* settle, const Failure* failure) {
+  if (env != nullptr) {
+    Napi::HandleScope scope(env);
+    if (callbackFailed_.load()) {
+      deferred_.Reject(callbackError_.Value());
+    } else if (failure != nullptr) {
+      deferred_.Reject(toJsError(env, *failure).Value());
+    } else {
+      try {
+        deferred_.Resolve((*settle)(env));
+      } catch (const Napi::Error& e) {
+        deferred_.Reject(e.Value());
+      } catch (...) {
+        deferred_.Reject(toJsError(env, currentFailure()).Value());
+      }
+    }
+  }
+  delete this;
+}
+
+}  // namespace binding
