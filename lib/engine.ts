@@ -1,0 +1,430 @@
+/**
+ * The DifFace engine: both published networks on one device, and the published sampler.
+ *
+ *   const engine = await DifFace.load('models/difface');
+ *   const restored = await engine.restore(lq, { seed: 1 });   // lq: [B, 3, 512, 512] in [0, 1]
+ *
+ * Every model call runs on the engine's own worker thread; the event loop stays free.
+ */
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomInt } from 'node:crypto';
+
+import { AbortError, DifFaceError, argumentError, fromNative } from './errors';
+import { ModelCard, readModelCard } from './modelcard';
+import { NativeCancelToken, NativeEngine, NativeGenerator, NativeTensor, native } from './native';
+import { DType, Tensor } from './tensor';
+
+/** 'cpu', 'cuda' (the current GPU) or 'cuda:N'. */
+export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
+
+export interface LoadOptions {
+  /** Where the networks run. Default 'cpu'. */
+  device?: Device;
+  /**
+   * Precision of the networks. 'float16' and 'bfloat16' (CUDA only) follow the published
+   * fp16 mode: the UNet's torso convolutions run in that type, GroupNorm in float32; the
+   * sampler itself always works in float32. Default 'float32'.
+   */
+  dtype?: DType;
+  /** CPU threads for the networks. Default: every core. Process-wide in libtorch. */
+  threads?: number;
+}
+
+/** One finished reverse step. */
+export interface StepProgress {
+  /** Steps done so far, from 1. */
+  step: number;
+  /** Steps in this loop (the start step). */
+  total: number;
+  /** The training timestep the UNet was just called with. */
+  timestep: number;
+}
+
+export interface TransitionOptions {
+  /** Index N of the respaced chain to diffuse the estimate to. Default from the model card (100). */
+  startStep?: number;
+  generator: Generator;
+}
+
+export interface StepOptions {
+  /** Respaced index i of x: the step moves it to i - 1 (the UNet is called at timesteps[i]). */
+  index: number;
+  /** DDIM eta in [0, 1]. Default from the model card (0.5). */
+  eta?: number;
+  generator: Generator;
+}
+
+export interface ReverseOptions {
+  /** The index x_N was drawn at; the loop runs N-1 ... 0. Default from the model card (100). */
+  startStep?: number;
+  /** DDIM eta in [0, 1]: 0 is deterministic. Default from the model card (0.5). */
+  eta?: number;
+  generator: Generator;
+  /** Called on the main thread after each step. Throwing from it stops the call with that error. */
+  onStep?: (progress: StepProgress) => void;
+  /** Stops the call between two steps; it then rejects with an AbortError. */
+  signal?: AbortSignal;
+}
+
+export interface RestoreOptions {
+  startStep?: number;
+  eta?: number;
+  /** Seeds the one generator of this call, as torch.manual_seed(seed). Default: random. */
+  seed?: number | bigint;
+  onStep?: (progress: StepProgress) => void;
+  signal?: AbortSignal;
+  /** Also resolve to the backbone's estimate (the caller then owns and disposes both). */
+  returnEstimate?: boolean;
+}
+
+/** What restore() resolves to with `returnEstimate: true`. */
+export interface Restoration {
+  /** Restored faces in [0, 1]. */
+  restored: Tensor<'float32'>;
+  /** The backbone's estimate x̂₀, unclamped. */
+  estimate: Tensor<'float32'>;
+  /** The seed the generator was seeded with. */
+  seed: bigint;
+}
+
+/** A seeded random generator of one engine's device. */
+export class Generator {
+  /** @internal */
+  constructor(readonly handle: NativeGenerator) {}
+
+  /** The seed it was made with. */
+  get seed(): bigint {
+    return this.handle.seed;
+  }
+
+  /** A standard normal draw, as torch.randn(shape) after torch.manual_seed(seed) on the device. */
+  async randn<const S extends readonly number[]>(shape: S): Promise<Tensor<'float32', S>> {
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+      throw argumentError('randn: shape must be an array of non-negative integers');
+    }
+    try {
+      return Tensor.adopt(await this.handle.randn(shape)) as Tensor<'float32', S>;
+    } catch (error) {
+      throw fromNative(error);
+    }
+  }
+}
+
+const DEVICE_PATTERN = /^(cpu|cuda|cuda:\d+)$/;
+const DTYPES: readonly DType[] = ['float32', 'float16', 'bfloat16'];
+
+function checkLoadOptions(options: LoadOptions): Required<LoadOptions> {
+  if (typeof options !== 'object' || options === null) throw argumentError('load options must be an object');
+  const device = options.device ?? 'cpu';
+  if (typeof device !== 'string' || !DEVICE_PATTERN.test(device)) {
+    throw argumentError(`device must be 'cpu', 'cuda' or 'cuda:N', got ${JSON.stringify(device)}`);
+  }
+  const dtype = options.dtype ?? 'float32';
+  if (!DTYPES.includes(dtype)) {
+    throw argumentError(`dtype must be one of ${DTYPES.join(', ')}, got ${JSON.stringify(dtype)}`);
+  }
+  if (dtype !== 'float32' && device === 'cpu') {
+    throw argumentError(`dtype '${dtype}' is only supported on CUDA devices; use 'float32' on the CPU`);
+  }
+  const threads = options.threads ?? os.availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1 || threads > 1024) {
+    throw argumentError(`threads must be an integer from 1 to 1024, got ${String(options.threads)}`);
+  }
+  return { device, dtype, threads };
+}
+
+function checkSeed(seed: unknown): number | bigint {
+  if (typeof seed === 'bigint') {
+    if (seed < 0n || seed >= 1n << 64n) throw argumentError('seed must be a non-negative integer below 2^64');
+    return seed;
+  }
+  if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0) {
+    throw argumentError(`seed must be a non-negative safe integer or a bigint, got ${String(seed)}`);
+  }
+  return seed;
+}
+
+function checkFunction(value: unknown, what: string): void {
+  if (value !== undefined && typeof value !== 'function') throw argumentError(`${what} must be a function`);
+}
+
+function checkSignal(signal: unknown): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  if (!(signal instanceof AbortSignal)) throw argumentError('signal must be an AbortSignal');
+  return signal;
+}
+
+function abortReason(signal: AbortSignal): AbortError {
+  return new AbortError('the operation was aborted', { cause: signal.reason });
+}
+
+export class DifFace {
+  /** The model directory's card: configurations, schedule, sampling defaults, provenance. */
+  readonly card: ModelCard;
+  readonly modelDir: string;
+  readonly device: string;
+  readonly dtype: DType;
+  readonly threads: number;
+  readonly #engine: NativeEngine;
+  #disposed = false;
+
+  private constructor(modelDir: string, card: ModelCard, engine: NativeEngine, threads: number) {
+    this.modelDir = modelDir;
+    this.card = card;
+    this.#engine = engine;
+    this.device = engine.device;
+    this.dtype = engine.dtype as DType;
+    this.threads = threads;
+  }
+
+  /** Loads a model directory written by `difface convert` onto a device. */
+  static async load(modelDir: string, options: LoadOptions = {}): Promise<DifFace> {
+    const checked = checkLoadOptions(options);
+    const dir = path.resolve(modelDir);
+    const card = readModelCard(dir);
+    try {
+      const engine = await native().loadEngine({
+        unet: path.join(dir, card.unet.file),
+        backbone: path.join(dir, card.backbone.file),
+        device: checked.device,
+        dtype: checked.dtype,
+        threads: checked.threads,
+        schedule: card.schedule,
+      });
+      return new DifFace(dir, card, engine, checked.threads);
+    } catch (error) {
+      const failure = fromNative(error);
+      // Options were checked above, so a refusal here is about the directory's content.
+      if (failure.code === 'EMODELDIR' || failure.code === 'EARG') {
+        throw new DifFaceError('EMODELDIR', `model directory '${dir}': ${failure.message}`, { cause: error });
+      }
+      throw failure;
+    }
+  }
+
+  /** Sampling defaults from the model card. */
+  get defaults(): { startStep: number; eta: number; imageSize: number } {
+    return { ...this.card.sampling };
+  }
+
+  /** The training timestep of each index of the respaced chain. */
+  get timesteps(): readonly number[] {
+    return this.live().timesteps;
+  }
+
+  /** Calls queued on this engine and not yet started. */
+  get pending(): number {
+    return this.#disposed ? 0 : this.#engine.pending;
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** A generator seeded as torch.manual_seed(seed) seeds this engine's device. */
+  generator(seed: number | bigint): Generator {
+    const engine = this.live();
+    return new Generator(engine.generator(checkSeed(seed)));
+  }
+
+  /** The UNet's raw output [B, 2C or C, H, W] for x at training timesteps t (one per batch item). */
+  async unet(x: Tensor, t: readonly number[]): Promise<Tensor<'float32'>> {
+    const engine = this.live();
+    const input = Tensor.native(x, 'x');
+    if (!Array.isArray(t) || !t.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+      throw argumentError('t must be an array of finite numbers, one timestep per batch item');
+    }
+    if (t.length !== input.shape[0]) {
+      throw argumentError(`t holds ${t.length} timesteps but x has a batch of ${String(input.shape[0])}`);
+    }
+    return this.call(() => engine.unet(input, t));
+  }
+
+  /** The backbone's estimate for faces lq [B, 3, H, W] in [0, 1], unclamped. */
+  async estimate(lq: Tensor): Promise<Tensor<'float32'>> {
+    const engine = this.live();
+    const input = this.faces(lq, 'lq');
+    return this.call(() => engine.estimate(input));
+  }
+
+  /** x_N ~ q(x_N | x̂₀): clamps the estimate to [0, 1], maps it to [-1, 1] and diffuses it to step N. */
+  async transition(estimate: Tensor, options: TransitionOptions): Promise<Tensor<'float32'>> {
+    const engine = this.live();
+    const input = this.faces(estimate, 'estimate');
+    const { startStep } = this.sampling(options ?? {});
+    const generator = this.generatorOf(options);
+    return this.call(() => engine.transition(input, startStep, generator));
+  }
+
+  /**
+   * One reverse step, x_i -> x_{i-1}, both in [-1, 1]: what the reverse loop does at index i.
+   * A loop of step() calls from N-1 down to 0 with one generator equals reverse() before its
+   * final mapping to [0, 1].
+   */
+  async step(x: Tensor, options: StepOptions): Promise<Tensor<'float32'>> {
+    const engine = this.live();
+    const input = this.faces(x, 'x');
+    const index = options?.index;
+    const last = engine.timesteps.length - 1;
+    if (!Number.isInteger(index) || index < 0 || index > last) {
+      throw argumentError(`index must be an integer from 0 to ${last}, got ${String(index)}`);
+    }
+    const eta = this.eta(options.eta);
+    const generator = this.generatorOf(options);
+    return this.call(() => engine.step(input, index, eta, generator));
+  }
+
+  /** The reverse loop from x_N at index N down to 0; resolves to faces in [0, 1]. */
+  async reverse(xN: Tensor, options: ReverseOptions): Promise<Tensor<'float32'>> {
+    const engine = this.live();
+    const input = this.faces(xN, 'xN');
+    const { startStep, eta } = this.sampling(options ?? {});
+    const generator = this.generatorOf(options);
+    checkFunction(options.onStep, 'onStep');
+    const signal = checkSignal(options.signal);
+    const reporter = new StepReporter(options.onStep);
+    return this.withSignal(signal, (token) =>
+      this.call(() => engine.reverse(input, startStep, eta, generator, reporter.callback, token), reporter));
+  }
+
+  /**
+   * Estimate, transition and reverse, with one generator seeded once: with the same seed it
+   * makes the published sampler's random draws in the published order.
+   */
+  restore(lq: Tensor, options?: RestoreOptions & { returnEstimate?: false }): Promise<Tensor<'float32'>>;
+  restore(lq: Tensor, options: RestoreOptions & { returnEstimate: true }): Promise<Restoration>;
+  async restore(lq: Tensor, options: RestoreOptions = {}): Promise<Tensor<'float32'> | Restoration> {
+    const engine = this.live();
+    const input = this.faces(lq, 'lq');
+    const { startStep, eta } = this.sampling(options);
+    const seed = options.seed === undefined ? randomInt(0, 2 ** 47) : checkSeed(options.seed);
+    checkFunction(options.onStep, 'onStep');
+    const signal = checkSignal(options.signal);
+    const reporter = new StepReporter(options.onStep);
+    const result = await this.withSignal(signal, async (token) => {
+      try {
+        return await engine.restore(input, startStep, eta, seed, reporter.callback, token);
+      } catch (error) {
+        throw this.failure(error, reporter);
+      }
+    });
+    const restored = Tensor.adopt(result.restored) as Tensor<'float32'>;
+    const estimate = Tensor.adopt(result.estimate) as Tensor<'float32'>;
+    if (options.returnEstimate === true) return { restored, estimate, seed: BigInt(seed) };
+    estimate.dispose();
+    return restored;
+  }
+
+  /**
+   * Frees the networks. Calls running now stop at their next step and reject with an
+   * AbortError; later calls throw EDISPOSED. Calling it again does nothing.
+   */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#engine.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  private live(): NativeEngine {
+    if (this.#disposed) throw new DifFaceError('EDISPOSED', 'this engine was disposed; load a new one with DifFace.load()');
+    return this.#engine;
+  }
+
+  private faces(tensor: Tensor, what: string) {
+    const handle = Tensor.native(tensor, what);
+    const shape = handle.shape;
+    if (shape.length !== 4 || shape[1] !== 3 || shape[0] === 0) {
+      throw argumentError(`${what} must have shape [batch, 3, height, width] with batch >= 1, got [${shape.join(', ')}]`);
+    }
+    return handle;
+  }
+
+  private sampling(options: { startStep?: number | undefined; eta?: number | undefined }): { startStep: number; eta: number } {
+    return { startStep: this.startStep(options.startStep), eta: this.eta(options.eta) };
+  }
+
+  private startStep(value: number | undefined): number {
+    const startStep = value ?? this.card.sampling.startStep;
+    const last = this.live().timesteps.length - 1;
+    if (!Number.isInteger(startStep) || startStep < 1 || startStep > last) {
+      throw argumentError(`startStep must be an integer from 1 to ${last}, got ${String(value)}`);
+    }
+    return startStep;
+  }
+
+  private eta(value: number | undefined): number {
+    const eta = value ?? this.card.sampling.eta;
+    if (typeof eta !== 'number' || !(eta >= 0 && eta <= 1)) {
+      throw argumentError(`eta must be a number from 0 to 1, got ${String(value)}`);
+    }
+    return eta;
+  }
+
+  private generatorOf(options: { generator?: unknown } | undefined): NativeGenerator {
+    const generator = options?.generator;
+    if (!(generator instanceof Generator)) {
+      throw argumentError('generator must be a Generator made with engine.generator(seed)');
+    }
+    return generator.handle;
+  }
+
+  private async call(run: () => Promise<NativeTensor>, reporter?: StepReporter): Promise<Tensor<'float32'>> {
+    try {
+      return Tensor.adopt(await run()) as Tensor<'float32'>;
+    } catch (error) {
+      throw this.failure(error, reporter);
+    }
+  }
+
+  /** What a failed native call rejects with: the user's own error when onStep threw it. */
+  private failure(error: unknown, reporter?: StepReporter): unknown {
+    if (reporter?.thrown !== undefined) return reporter.thrown.value;
+    const failure = fromNative(error);
+    if (failure.code === 'EABORT' && this.#disposed) {
+      return new AbortError('the engine was disposed while this call was running', { cause: error });
+    }
+    return failure;
+  }
+
+  private async withSignal<T>(signal: AbortSignal | undefined,
+    run: (token: NativeCancelToken | undefined) => Promise<T>): Promise<T> {
+    if (signal === undefined) return run(undefined);
+    if (signal.aborted) throw abortReason(signal);
+    const token = new (native().NativeCancelToken)();
+    const onAbort = (): void => token.cancel();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await run(token);
+    } catch (error) {
+      if (error instanceof AbortError && signal.aborted) throw abortReason(signal);
+      throw error;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+}
+
+/** Adapts a user's onStep for the native layer, and remembers what it threw. */
+class StepReporter {
+  thrown: { value: unknown } | undefined;
+
+  constructor(private readonly onStep: ((progress: StepProgress) => void) | undefined) {}
+
+  get callback(): ((step: number, total: number, timestep: number) => void) | undefined {
+    const onStep = this.onStep;
+    if (onStep === undefined) return undefined;
+    return (step, total, timestep) => {
+      try {
+        onStep({ step, total, timestep });
+      } catch (error) {
+        this.thrown ??= { value: error };
+        throw error;
+      }
+    };
+  }
+}

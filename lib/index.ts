@@ -1,0 +1,20 @@
+/**
+ * difface: DifFace blind face restoration (arXiv 2212.06512) for Node.js.
+ *
+ * The published networks (a SwinIR backbone and an improved-DDPM UNet) run natively through
+ * libtorch, exactly as the published sampler runs them.
+ */
+export { DifFace, Generator } from './engine';
+export type {
+  Device, LoadOptions, Restoration, RestoreOptions, ReverseOptions, StepOptions, StepProgress, TransitionOptions,
+} from './engine';
+export { Tensor } from './tensor';
+export type { DType, TensorStats } from './tensor';
+export { AbortError, DifFaceError } from './errors';
+export type { ErrorCode } from './errors';
+export { readModelCard, MODEL_CARD } from './modelcard';
+export type { ModelCard, NetworkEntry, SamplingDefaults, ScheduleSettings } from './modelcard';
+export { convertCheckpoints } from './convert';
+export type { ConvertOptions } from './convert';
+export { versions } from './versions';
+export type { Versions } from './versions';

@@ -1,0 +1,135 @@
+/**
+ * The model card (`difface.json`) that `difface convert` writes beside the two exported
+ * networks, and the checks that a model directory is complete and matches its card.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { DifFaceError } from './errors';
+
+export const MODEL_CARD = 'difface.json';
+const CARD_FORMAT = 'difface-model';
+const CARD_VERSION = 1;
+
+export interface NetworkEntry {
+  /** File name inside the model directory. */
+  file: string;
+  bytes: number;
+  sha256: string;
+  parameters: number;
+  /** The published configuration keys the network was built from. */
+  config: Record<string, unknown>;
+  /** The checkpoint it was converted from, when there was one. */
+  source?: { file: string; sha256: string };
+}
+
+export interface ScheduleSettings {
+  steps: number;
+  noiseSchedule: 'linear' | 'cosine';
+  /** 'ddimK', comma-separated section counts, or '' for no respacing. */
+  respacing: string;
+  rescaleTimesteps: boolean;
+}
+
+export interface SamplingDefaults {
+  startStep: number;
+  eta: number;
+  imageSize: number;
+}
+
+export interface ModelCard {
+  format: typeof CARD_FORMAT;
+  version: number;
+  /** 'converted' from published checkpoints, or 'demo' for the small demonstration pair. */
+  kind: string;
+  description: string;
+  unet: NetworkEntry;
+  backbone: NetworkEntry;
+  diffusion: Record<string, unknown>;
+  schedule: ScheduleSettings;
+  sampling: SamplingDefaults;
+  export: { torch: string; python: string; converter: string; createdAt: string };
+}
+
+function fail(dir: string, problem: string): never {
+  throw new DifFaceError('EMODELDIR', `model directory '${dir}': ${problem}`);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function checkNetwork(dir: string, card: Record<string, unknown>, key: 'unet' | 'backbone'): NetworkEntry {
+  const entry = card[key];
+  if (!isObject(entry) || typeof entry.file !== 'string' || typeof entry.bytes !== 'number' ||
+      typeof entry.sha256 !== 'string' || !isObject(entry.config)) {
+    fail(dir, `${MODEL_CARD} has no valid '${key}' entry; convert the checkpoints again with 'difface convert'`);
+  }
+  if (path.basename(entry.file) !== entry.file) fail(dir, `${MODEL_CARD} names a ${key} file outside the directory`);
+  const file = path.join(dir, entry.file);
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(file);
+  } catch {
+    fail(dir, `the ${key} file ${entry.file} named in ${MODEL_CARD} is missing; convert the checkpoints again`);
+  }
+  if (stat.size !== entry.bytes) {
+    fail(dir, `the ${key} file ${entry.file} has ${stat.size} bytes but ${MODEL_CARD} says ${entry.bytes}: ` +
+      'the file is truncated or belongs to another conversion; convert the checkpoints again');
+  }
+  return entry as unknown as NetworkEntry;
+}
+
+function checkSchedule(dir: string, value: unknown): ScheduleSettings {
+  if (!isObject(value) || !Number.isInteger(value.steps) || (value.steps as number) < 2 ||
+      (value.noiseSchedule !== 'linear' && value.noiseSchedule !== 'cosine') || typeof value.respacing !== 'string') {
+    fail(dir, `${MODEL_CARD} has no valid 'schedule' (steps, noiseSchedule, respacing)`);
+  }
+  return { rescaleTimesteps: false, ...value } as unknown as ScheduleSettings;
+}
+
+function checkSampling(dir: string, value: unknown): SamplingDefaults {
+  if (!isObject(value) || !Number.isInteger(value.startStep) || typeof value.eta !== 'number' ||
+      !Number.isInteger(value.imageSize)) {
+    fail(dir, `${MODEL_CARD} has no valid 'sampling' defaults (startStep, eta, imageSize)`);
+  }
+  return value as unknown as SamplingDefaults;
+}
+
+/** Reads and checks a model directory's card; throws EMODELDIR naming what is wrong. */
+export function readModelCard(dir: string): ModelCard {
+  if (typeof dir !== 'string' || dir.length === 0) {
+    throw new DifFaceError('EARG', 'the model directory must be a non-empty path');
+  }
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(dir);
+  } catch {
+    fail(dir, 'it does not exist; create it with `difface convert --unet U.pth --backbone B.pth --out DIR`');
+  }
+  if (!stat.isDirectory()) fail(dir, 'it is not a directory');
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(dir, MODEL_CARD), 'utf8');
+  } catch {
+    fail(dir, `${MODEL_CARD} is missing; it is not a converted model directory (run 'difface convert')`);
+  }
+  let card: unknown;
+  try {
+    card = JSON.parse(text);
+  } catch (error) {
+    fail(dir, `${MODEL_CARD} is not valid JSON (${(error as Error).message}); convert the checkpoints again`);
+  }
+  if (!isObject(card) || card.format !== CARD_FORMAT) fail(dir, `${MODEL_CARD} is not a difface model card`);
+  if (card.version !== CARD_VERSION) {
+    fail(dir, `${MODEL_CARD} has version ${String(card.version)}, this difface reads version ${CARD_VERSION}; ` +
+      'convert the checkpoints again with this version');
+  }
+  return {
+    ...(card as unknown as ModelCard),
+    unet: checkNetwork(dir, card, 'unet'),
+    backbone: checkNetwork(dir, card, 'backbone'),
+    schedule: checkSchedule(dir, card.schedule),
+    sampling: checkSampling(dir, card.sampling),
+  };
+}
