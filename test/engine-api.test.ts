@@ -1,0 +1,232 @@
+// The TypeScript API around the engine: tensors as resources, generators, options,
+// cancellation, the event loop, and errors.
+import { strict as assert } from 'node:assert';
+import * as path from 'node:path';
+
+import { AbortError, DifFace, DifFaceError, Tensor, versions } from 'difface';
+
+import { runPython, smallReferenceDir, testPyDir } from './helpers/env';
+import { smallModelDir } from './helpers/fixtures';
+import { readNpy } from './helpers/npy';
+
+function lqTensor(): Tensor<'float32'> {
+  const lq = readNpy(path.join(smallReferenceDir, 'lq.npy'));
+  return Tensor.fromFloat32(lq.data, lq.shape);
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: string): Promise<DifFaceError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof DifFaceError, `expected a DifFaceError, got ${String(error)}`);
+    assert.equal(error.code, code, error.message);
+    return error;
+  }
+  assert.fail(`expected a rejection with ${code}`);
+}
+
+function throwsWith(run: () => unknown, code: string): DifFaceError {
+  try {
+    run();
+  } catch (error) {
+    assert.ok(error instanceof DifFaceError, `expected a DifFaceError, got ${String(error)}`);
+    assert.equal(error.code, code, error.message);
+    return error;
+  }
+  assert.fail(`expected a throw with ${code}`);
+}
+
+describe('tensors', function () {
+  it('hold their shape, dtype, device and values', async function () {
+    const data = Float32Array.from({ length: 24 }, (_, i) => i / 7);
+    const t = Tensor.fromFloat32(data, [2, 3, 4] as const);
+    const shape: readonly [2, 3, 4] = t.shape;
+    assert.deepEqual(shape, [2, 3, 4]);
+    assert.equal(t.dtype, 'float32');
+    assert.equal(t.device, 'cpu');
+    assert.equal(t.size, 24);
+    assert.deepEqual(await t.toFloat32(), data);
+    t.dispose();
+  });
+
+  it('copy their input, so later changes to it do not leak in', async function () {
+    const data = new Float32Array([1, 2, 3]);
+    const t = Tensor.fromFloat32(data, [3]);
+    data[0] = 100;
+    assert.deepEqual(Array.from(await t.toFloat32()), [1, 2, 3]);
+    t.dispose();
+  });
+
+  it('are counted while alive, with their bytes, and dispose idempotently', function () {
+    const before = Tensor.stats();
+    const t = Tensor.fromFloat32(new Float32Array(1000), [10, 100]);
+    assert.deepEqual(Tensor.stats(), { count: before.count + 1, bytes: before.bytes + 4000 });
+    t.dispose();
+    t.dispose();
+    assert.deepEqual(Tensor.stats(), before);
+    assert.equal(t.disposed, true);
+  });
+
+  it('work with `using`', function () {
+    const before = Tensor.stats().count;
+    {
+      using t = Tensor.fromFloat32(new Float32Array(4), [4]);
+      assert.equal(Tensor.stats().count, before + 1);
+      assert.equal(t.size, 4);
+    }
+    assert.equal(Tensor.stats().count, before);
+  });
+
+  it('refuse use after dispose with EDISPOSED', async function () {
+    const t = Tensor.fromFloat32(new Float32Array(4), [4]);
+    t.dispose();
+    const error = throwsWith(() => t.shape, 'EDISPOSED');
+    assert.match(error.message, /disposed/);
+    await rejectsWith(t.toFloat32(), 'EDISPOSED');
+  });
+
+  it('reject data that does not fit the shape', function () {
+    throwsWith(() => Tensor.fromFloat32(new Float32Array(5), [2, 3]), 'EARG');
+    throwsWith(() => Tensor.fromFloat32(new Float32Array(6), [2, -3]), 'EARG');
+    throwsWith(() => Tensor.fromFloat32([1, 2] as unknown as Float32Array, [2]), 'EARG');
+  });
+});
+
+describe('engine API', function () {
+  let engine: DifFace;
+  before(async function () {
+    engine = await DifFace.load(await smallModelDir(), { threads: 2 });
+  });
+  after(function () {
+    engine?.dispose();
+  });
+
+  it('reports the libtorch it runs on', function () {
+    const info = versions();
+    assert.match(info.torch, /^\d+\.\d+/);
+    assert.equal(typeof info.cuda, 'boolean');
+    assert.equal(info.binary, 'built');
+    assert.equal(engine.device, 'cpu');
+    assert.equal(engine.dtype, 'float32');
+  });
+
+  it('draws what torch.manual_seed(seed) then torch.randn draws', async function () {
+    for (const [seed, shape] of [[0, [5]], [20221217, [2, 3, 17]]] as const) {
+      const expected = JSON.parse(runPython(path.join(testPyDir, 'torch_randn.py'), [String(seed), shape.join(',')])) as number[];
+      const drawn = await engine.generator(seed).randn(shape);
+      assert.deepEqual(drawn.shape, shape);
+      assert.deepEqual(Array.from(await drawn.toFloat32()), expected.map(Math.fround));
+      drawn.dispose();
+    }
+    assert.equal(engine.generator(7n).seed, 7n);
+  });
+
+  it('keeps the event loop free while a restore runs', async function () {
+    let ticks = 0;
+    const timer = setInterval(() => { ticks++; }, 10);
+    const started = Date.now();
+    const restored = await engine.restore(lqTensor(), { seed: 1, startStep: 30 });
+    const elapsed = Date.now() - started;
+    clearInterval(timer);
+    restored.dispose();
+    // A blocked loop would tick at most once or twice.
+    assert.ok(ticks >= Math.floor(elapsed / 10 / 4), `${ticks} ticks in ${elapsed} ms`);
+    assert.ok(ticks >= 5, `${ticks} ticks in ${elapsed} ms`);
+  });
+
+  it('reports every step, in order, through onStep', async function () {
+    const steps: number[] = [];
+    const timesteps: number[] = [];
+    const restored = await engine.restore(lqTensor(), {
+      seed: 3, startStep: 12, onStep: (p) => { steps.push(p.step); timesteps.push(p.timestep); assert.equal(p.total, 12); },
+    });
+    restored.dispose();
+    assert.deepEqual(steps, Array.from({ length: 12 }, (_, i) => i + 1));
+    assert.deepEqual(timesteps, engine.timesteps.slice(0, 12).reverse());
+  });
+
+  it('stops between steps when aborted, and stays usable', async function () {
+    const controller = new AbortController();
+    let seen = 0;
+    const lq = lqTensor();
+    const before = Tensor.stats().count;
+    const error = await rejectsWith(engine.restore(lq, {
+      seed: 1, signal: controller.signal, onStep: (p) => { seen = p.step; if (p.step === 5) controller.abort(); },
+    }), 'EABORT');
+    assert.ok(error instanceof AbortError);
+    assert.equal(error.name, 'AbortError');
+    assert.ok(seen >= 5 && seen <= 6, `stopped after step ${seen}`);
+    assert.equal(Tensor.stats().count, before, 'an aborted call leaves no tensor behind');
+    const again = await engine.restore(lq, { seed: 1, startStep: 3 });
+    lq.dispose();
+    assert.deepEqual(again.shape, [2, 3, 64, 64]);
+    again.dispose();
+  });
+
+  it('rejects at once when the signal is already aborted', async function () {
+    const controller = new AbortController();
+    controller.abort(new Error('not needed any more'));
+    let steps = 0;
+    const error = await rejectsWith(engine.restore(lqTensor(), { signal: controller.signal, onStep: () => { steps++; } }), 'EABORT');
+    assert.equal((error.cause as Error).message, 'not needed any more');
+    assert.equal(steps, 0);
+  });
+
+  it('stops with the error an onStep callback throws', async function () {
+    const problem = new Error('callback failed');
+    await assert.rejects(engine.restore(lqTensor(), { seed: 1, onStep: () => { throw problem; } }), (e) => e === problem);
+  });
+
+  it('checks every option with a message that names it', async function () {
+    const lq = lqTensor();
+    const generator = engine.generator(1);
+    assert.match((await rejectsWith(engine.restore(lq, { eta: 1.5 }), 'EARG')).message, /eta/);
+    assert.match((await rejectsWith(engine.restore(lq, { startStep: 250 }), 'EARG')).message, /startStep .*249/);
+    assert.match((await rejectsWith(engine.restore(lq, { startStep: 0 }), 'EARG')).message, /startStep/);
+    assert.match((await rejectsWith(engine.restore(lq, { seed: -1 }), 'EARG')).message, /seed/);
+    assert.match((await rejectsWith(engine.reverse(lq, {} as never), 'EARG')).message, /generator/);
+    assert.match((await rejectsWith(engine.step(lq, { index: 250, generator }), 'EARG')).message, /index/);
+    assert.match((await rejectsWith(engine.unet(lq, [1]), 'EARG')).message, /batch of 2/);
+    const wrong = Tensor.fromFloat32(new Float32Array(2 * 4 * 8 * 8), [2, 4, 8, 8]);
+    assert.match((await rejectsWith(engine.estimate(wrong), 'EARG')).message, /\[batch, 3, height, width\]/);
+    wrong.dispose();
+    lq.dispose();
+    await rejectsWith(engine.estimate(lq), 'EDISPOSED');
+  });
+
+  it('turns libtorch failures into ETORCH errors, and keeps working', async function () {
+    // The backbone needs sizes divisible by its unshuffle factor times its window.
+    const odd = Tensor.fromFloat32(new Float32Array(3 * 7 * 7), [1, 3, 7, 7]);
+    const error = await rejectsWith(engine.estimate(odd), 'ETORCH');
+    assert.match(error.message, /^libtorch: .*invalid for input of size/);
+    assert.match(error.detail ?? '', /TorchScript/);
+    odd.dispose();
+    const fine = await engine.estimate(lqTensor());
+    fine.dispose();
+  });
+
+  it('refuses devices and dtypes this build cannot use', async function () {
+    const dir = await smallModelDir();
+    await rejectsWith(DifFace.load(dir, { device: 'gpu' as never }), 'EARG');
+    await rejectsWith(DifFace.load(dir, { dtype: 'float16' }), 'EARG');
+    await rejectsWith(DifFace.load(dir, { threads: 0 }), 'EARG');
+    if (!versions().cuda) {
+      const error = await rejectsWith(DifFace.load(dir, { device: 'cuda' }), 'EDEVICE');
+      assert.match(error.message, /CUDA/);
+    }
+  });
+});
+
+describe('engine dispose', function () {
+  it('stops a running call, frees the engine, and refuses later calls', async function () {
+    const engine = await DifFace.load(await smallModelDir());
+    let steps = 0;
+    const running = engine.restore(lqTensor(), { seed: 1, onStep: (p) => { steps = p.step; if (p.step === 2) engine.dispose(); } });
+    await rejectsWith(running, 'EABORT');
+    assert.ok(steps <= 3);
+    assert.equal(engine.disposed, true);
+    throwsWith(() => engine.generator(1), 'EDISPOSED');
+    await rejectsWith(engine.estimate(lqTensor()), 'EDISPOSED');
+    engine.dispose();
+  });
+});

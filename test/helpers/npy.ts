@@ -1,0 +1,57 @@
+// Reading NumPy .npy files (little-endian float32, float64 or int64; C order).
+import * as fs from 'node:fs';
+
+export interface Array32 {
+  shape: number[];
+  data: Float32Array;
+}
+
+export function readNpy(file: string): Array32 {
+  const bytes = fs.readFileSync(file);
+  if (bytes.toString('latin1', 1, 6) !== 'NUMPY') throw new Error(`${file} is not a .npy file`);
+  const major = bytes[6] ?? 1;
+  const headerLength = major === 1 ? bytes.readUInt16LE(8) : bytes.readUInt32LE(8);
+  const start = major === 1 ? 10 : 12;
+  const header = bytes.toString('latin1', start, start + headerLength);
+  const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
+  const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1] ?? '';
+  if (/'fortran_order':\s*True/.test(header)) throw new Error(`${file} is in Fortran order`);
+  const shape = shapeText.split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number);
+  const body = bytes.subarray(start + headerLength);
+  const copy = new Uint8Array(body.length);
+  copy.set(body);
+  let data: Float32Array;
+  if (descr === '<f4') data = new Float32Array(copy.buffer);
+  else if (descr === '<f8') data = Float32Array.from(new Float64Array(copy.buffer));
+  else if (descr === '<i8') data = Float32Array.from(new BigInt64Array(copy.buffer), (v) => Number(v));
+  else throw new Error(`${file}: dtype ${String(descr)} is not supported here`);
+  return { shape, data };
+}
+
+export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} differs from ${b.length}`);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs((a[i] as number) - (b[i] as number));
+    if (!(d <= worst)) worst = Number.isNaN(d) ? Infinity : d;
+  }
+  return worst;
+}
+
+/** Items [from, to) of the batch (first) dimension. */
+export function batchSlice(array: Array32, from: number, to: number): Array32 {
+  const per = array.data.length / (array.shape[0] ?? 1);
+  return { shape: [to - from, ...array.shape.slice(1)], data: array.data.slice(from * per, to * per) };
+}
+
+export function concatBatches(...arrays: Array32[]): Array32 {
+  const total = arrays.reduce((n, a) => n + a.data.length, 0);
+  const data = new Float32Array(total);
+  let offset = 0;
+  for (const a of arrays) {
+    data.set(a.data, offset);
+    offset += a.data.length;
+  }
+  const first = arrays[0] as Array32;
+  return { shape: [arrays.reduce((n, a) => n + (a.shape[0] ?? 0), 0), ...first.shape.slice(1)], data };
+}

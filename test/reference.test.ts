@@ -1,0 +1,136 @@
+// The engine against the published implementation's own outputs on the small reference
+// checkpoints (../shared/reference/small), with the tolerances of ../shared/reference/README.md.
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { DifFace, Tensor } from 'difface';
+
+import { smallReferenceDir } from './helpers/env';
+import { smallModelDir } from './helpers/fixtures';
+import { Array32, batchSlice, concatBatches, maxAbsDiff, readNpy } from './helpers/npy';
+
+const CALL_TOLERANCE = 1e-4;
+const RESTORE_TOLERANCE = 2e-3;
+
+interface Reference {
+  sampling: { start_step: number; eta: number; seed_eta0: number; seed_eta: number; trajectory_steps_saved: number[] };
+}
+
+function load(name: string): Array32 {
+  return readNpy(path.join(smallReferenceDir, `${name}.npy`));
+}
+
+function tensor(array: Array32): Tensor<'float32'> {
+  return Tensor.fromFloat32(array.data, array.shape);
+}
+
+async function values(t: Tensor): Promise<Float32Array> {
+  try {
+    return await t.toFloat32();
+  } finally {
+    t.dispose();
+  }
+}
+
+describe('reference tensors of the published implementation (small configuration)', function () {
+  let engine: DifFace;
+  const reference = JSON.parse(fs.readFileSync(path.join(smallReferenceDir, 'reference.json'), 'utf8')) as Reference;
+  const lq = load('lq');
+
+  before(async function () {
+    engine = await DifFace.load(await smallModelDir());
+  });
+  after(function () {
+    engine?.dispose();
+  });
+
+  it('the model card carries the reference sampling settings', function () {
+    assert.equal(engine.defaults.startStep, reference.sampling.start_step);
+    assert.equal(engine.defaults.eta, reference.sampling.eta);
+    assert.equal(engine.timesteps.length, 250);
+    assert.equal(engine.timesteps[99], 396);
+  });
+
+  it('one UNet call matches unet_out within 1e-4', async function () {
+    const x = load('unet_x');
+    const t = Array.from(load('unet_t').data);
+    const out = await values(await engine.unet(tensor(x), t));
+    assert.ok(maxAbsDiff(out, load('unet_out').data) <= CALL_TOLERANCE);
+  });
+
+  it('the backbone matches backbone_out within 1e-4', async function () {
+    const out = await values(await engine.estimate(tensor(lq)));
+    assert.ok(maxAbsDiff(out, load('backbone_out').data) <= CALL_TOLERANCE);
+  });
+
+  for (const [name, seedKey] of [['xt_eta0', 'seed_eta0'], ['xt_eta', 'seed_eta']] as const) {
+    it(`the transition reproduces ${name} within 1e-4`, async function () {
+      const estimate = await engine.estimate(tensor(lq));
+      const xN = await engine.transition(estimate, { generator: engine.generator(reference.sampling[seedKey]) });
+      estimate.dispose();
+      assert.ok(maxAbsDiff(await values(xN), load(name).data) <= CALL_TOLERANCE);
+    });
+  }
+
+  it('step() by step() reproduces the eta = 0 trajectory at steps 0, 50 and 99', async function () {
+    const generator = engine.generator(reference.sampling.seed_eta0);
+    const estimate = await engine.estimate(tensor(lq));
+    let x = await engine.transition(estimate, { startStep: 100, generator });
+    estimate.dispose();
+    const saved = new Set(reference.sampling.trajectory_steps_saved);
+    let checked = 0;
+    for (let done = 0, index = 99; index >= 0; done++, index--) {
+      const next = await engine.step(x, { index, eta: 0, generator });
+      x.dispose();
+      x = next;
+      if (saved.has(done)) {
+        const got = await x.toFloat32();
+        assert.ok(maxAbsDiff(got, load(`traj_eta0_step${done}`).data) <= RESTORE_TOLERANCE, `step ${done}`);
+        checked++;
+      }
+    }
+    x.dispose();
+    assert.equal(checked, 3);
+  });
+
+  it('restore() matches restored_eta0 (eta = 0) within 2e-3', async function () {
+    const restored = await engine.restore(tensor(lq), { eta: 0, seed: reference.sampling.seed_eta0 });
+    assert.deepEqual(restored.shape, [2, 3, 64, 64]);
+    assert.ok(maxAbsDiff(await values(restored), load('restored_eta0').data) <= RESTORE_TOLERANCE);
+  });
+
+  it('restore() matches restored_eta (eta = 0.5) within 2e-3', async function () {
+    const restored = await engine.restore(tensor(lq), { seed: reference.sampling.seed_eta });
+    assert.ok(maxAbsDiff(await values(restored), load('restored_eta').data) <= RESTORE_TOLERANCE);
+  });
+
+  it('estimate, transition and reverse called apart equal restore() with the same seed', async function () {
+    const seed = reference.sampling.seed_eta;
+    const generator = engine.generator(seed);
+    const estimate = await engine.estimate(tensor(lq));
+    const xN = await engine.transition(estimate, { generator });
+    const restored = await engine.reverse(xN, { generator });
+    estimate.dispose();
+    xN.dispose();
+    assert.ok(maxAbsDiff(await values(restored), load('restored_eta').data) <= RESTORE_TOLERANCE);
+  });
+
+  it('one export serves batches of 1 and 3', async function () {
+    const x = load('unet_x');
+    const out = load('unet_out');
+    const t = Array.from(load('unet_t').data);
+    const first = await values(await engine.unet(tensor(batchSlice(x, 0, 1)), [t[0] as number]));
+    assert.ok(maxAbsDiff(first, batchSlice(out, 0, 1).data) <= CALL_TOLERANCE);
+    const three = concatBatches(batchSlice(x, 1, 2), batchSlice(x, 0, 1), batchSlice(x, 1, 2));
+    const got = await values(await engine.unet(tensor(three), [t[1] as number, t[0] as number, t[1] as number]));
+    const want = concatBatches(batchSlice(out, 1, 2), batchSlice(out, 0, 1), batchSlice(out, 1, 2));
+    assert.ok(maxAbsDiff(got, want.data) <= CALL_TOLERANCE);
+
+    const estimates = await values(await engine.estimate(tensor(concatBatches(lq, batchSlice(lq, 0, 1)))));
+    const backbone = load('backbone_out');
+    assert.ok(maxAbsDiff(estimates, concatBatches(backbone, batchSlice(backbone, 0, 1)).data) <= CALL_TOLERANCE);
+    const single = await values(await engine.estimate(tensor(batchSlice(lq, 1, 2))));
+    assert.ok(maxAbsDiff(single, batchSlice(backbone, 1, 2).data) <= CALL_TOLERANCE);
+  });
+});
