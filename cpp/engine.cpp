@@ -11,6 +11,7 @@
 #include "device.h"
 #include "errors.h"
 #include "generator.h"
+#include "host_memory.h"
 
 namespace difface {
 namespace {
@@ -68,9 +69,16 @@ Engine::Engine(const EngineOptions& options)
       sampler_(schedule_) {
   if (options.threads < 0) throw Error(codes::kInvalidArgument, "threads must be 0 or more");
   if (options.threads > 0) at::set_num_threads(options.threads);
+  installHostMemoryReuse();
   c10::DeviceGuard guard(device_);
   unet_ = std::make_unique<DiffusionUNet>(options.unetPath, device_, dtype_);
   backbone_ = std::make_unique<RestorationBackbone>(options.backbonePath, device_, dtype_);
+}
+
+Engine::~Engine() {
+  unet_.reset();
+  backbone_.reset();
+  releaseHostMemory();
 }
 
 at::Generator Engine::generator(uint64_t seed) const { return makeGenerator(device_, seed); }

@@ -47,6 +47,9 @@ struct Restoration {
 class Engine {
  public:
   explicit Engine(const EngineOptions& options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
 
   const c10::Device& device() const { return device_; }
   c10::ScalarType dtype() const { return dtype_; }

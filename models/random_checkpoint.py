@@ -1,6 +1,6 @@
 """Random-weight checkpoints in the published format, for tests and benchmarks.
 
-    python3 models/random_checkpoint.py (--config C.json | --layout official-layout.json) --out DIR
+    python3 models/random_checkpoint.py (--config C.json | --layout official-layout.json | --published) --out DIR
         [--seed N] [--style plain|ddp|wrapped|ddp-wrapped]
 
 Writes DIR/unet.pth, DIR/backbone.pth and DIR/config.json (the configuration, in the JSON
@@ -59,13 +59,17 @@ def main(argv=None):
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", help="JSON with unet_config, backbone_config, diffusion_config")
     source.add_argument("--layout", help="a layout JSON such as official-layout.json")
+    source.add_argument("--published", action="store_true", help="the published configuration")
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--style", default="plain", choices=["plain", "ddp", "wrapped", "ddp-wrapped"])
     args = parser.parse_args(argv)
 
-    with open(args.config or args.layout, encoding="utf-8") as handle:
-        document = json.load(handle)
+    if args.published:
+        document = configs.published()
+    else:
+        with open(args.config or args.layout, encoding="utf-8") as handle:
+            document = json.load(handle)
     config = {key: document[key] for key in ("unet_config", "backbone_config", "diffusion_config")}
     sampling = document.get("sampling") or document.get("sampling_defaults") or {}
     config["sampling"] = {
@@ -73,7 +77,7 @@ def main(argv=None):
         "eta": sampling.get("eta", configs.PUBLISHED["sampling"]["eta"]),
         "image_size": config["unet_config"]["image_size"],
     }
-    configs.check(config, args.config or args.layout)
+    configs.check(config, args.config or args.layout or "the published configuration")
 
     generator = torch.Generator().manual_seed(args.seed)
     unet = randomized(UNetModel(**config["unet_config"]), generator)

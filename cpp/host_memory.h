@@ -1,0 +1,29 @@
+// Reuse of host (CPU) tensor memory.
+//
+// A reverse loop allocates and frees the same large tensors at every step. The system
+// allocator hands such blocks back to the kernel on free and takes page faults to map them
+// again on the next allocation, which costs a sizeable share of a CPU restore. Blocks freed
+// here are kept, binned by size, and handed out again; only addresses change, so every
+// result stays bit-identical.
+#pragma once
+
+#include <cstddef>
+
+namespace difface {
+
+struct HostMemoryStats {
+  size_t cachedBytes = 0;   // kept for reuse now
+  size_t limitBytes = 0;    // most it keeps
+  bool installed = false;
+};
+
+// Makes libtorch's CPU allocations go through the reusing allocator (process-wide, once).
+// DIFFACE_HOST_CACHE_MB sets how much freed memory it keeps (default 2048; 0 disables it).
+void installHostMemoryReuse();
+
+// Returns every kept block to the system.
+void releaseHostMemory();
+
+HostMemoryStats hostMemoryStats();
+
+}  // namespace difface
