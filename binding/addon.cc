@@ -1,6 +1,7 @@
 // The addon's entry point: registers the classes and a few free functions.
 #include <napi.h>
 
+#include "../cpp/cuda_graphs.h"
 #include "../cpp/device.h"
 #include "addon_data.h"
 #include "engine_wrap.h"
@@ -18,6 +19,7 @@ Napi::Value Runtime(const Napi::CallbackInfo& info) {
   out.Set("cudaDevices", Napi::Number::New(info.Env(), runtime.cudaDeviceCount));
   out.Set("threads", Napi::Number::New(info.Env(), runtime.threads));
   out.Set("cxx11Abi", Napi::Boolean::New(info.Env(), runtime.cxx11Abi));
+  out.Set("cudaGraphs", Napi::Boolean::New(info.Env(), difface::GraphedForward::available()));
   return out;
 }
 

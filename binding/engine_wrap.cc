@@ -58,6 +58,8 @@ void EngineWrap::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod("step", &EngineWrap::Step),
                                         InstanceMethod("reverse", &EngineWrap::Reverse),
                                         InstanceMethod("restore", &EngineWrap::Restore),
+                                        InstanceMethod("memory", &EngineWrap::Memory),
+                                        InstanceMethod("resetPeakMemory", &EngineWrap::ResetPeakMemory),
                                         InstanceMethod("dispose", &EngineWrap::Dispose),
                                     });
   AddonData::Of(env).engineClass = Napi::Persistent(ctor);
@@ -230,6 +232,21 @@ Napi::Value EngineWrap::Restore(const Napi::CallbackInfo& info) {
       return out;
     };
   });
+}
+
+// memory(): the device allocator's current and peak bytes (zeros on the CPU). The
+// allocator's statistics are safe to read from any thread.
+Napi::Value EngineWrap::Memory(const Napi::CallbackInfo& info) {
+  const difface::DeviceMemory memory = engineFor(info.Env()).memory();
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("currentBytes", Napi::Number::New(info.Env(), static_cast<double>(memory.currentBytes)));
+  out.Set("peakBytes", Napi::Number::New(info.Env(), static_cast<double>(memory.peakBytes)));
+  return out;
+}
+
+Napi::Value EngineWrap::ResetPeakMemory(const Napi::CallbackInfo& info) {
+  engineFor(info.Env()).resetPeakMemory();
+  return info.Env().Undefined();
 }
 
 // dispose(): running calls stop at their next step; the networks are freed on the worker

@@ -1,6 +1,8 @@
 #include "engine.h"
 
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <c10/core/StreamGuard.h>
 #include <c10/core/DeviceGuard.h>
 #include <c10/core/Event.h>
 #include <c10/core/impl/VirtualGuardImpl.h>
@@ -60,22 +62,57 @@ class StepPacer {
   std::deque<Pending> inFlight_;
 };
 
+c10::Stream engineStream(const c10::Device& device) {
+  if (device.is_cpu()) return c10::Stream(c10::Stream::DEFAULT, device);
+  // A stream of its own: CUDA graphs cannot be captured on the default stream, and the
+  // engine's work then never waits on, or holds up, anybody else's.
+  return c10::impl::VirtualGuardImpl(device.type()).getStreamFromGlobalPool(device);
+}
+
+// Process-wide cuDNN settings. float32 engines turn TF32 off so that float32 means float32
+// (results stay within the CPU tolerances); cuDNN may time its algorithms for each shape.
+void configureCudaMath(c10::ScalarType dtype) {
+  at::globalContext().setBenchmarkCuDNN(true);
+  if (dtype == c10::kFloat) {
+    at::globalContext().setAllowTF32CuDNN(false);
+    at::globalContext().setAllowTF32CuBLAS(false);
+  }
+}
+
 }  // namespace
+
+// The device, and the engine's stream on it, for the length of one call.
+class Engine::Scope {
+ public:
+  explicit Scope(const Engine& engine) : device_(engine.device_), stream_(engine.stream_) {}
+  // Results are read by other threads: the device must have finished writing them.
+  void finish() { stream_.current_stream().synchronize(); }
+
+ private:
+  c10::DeviceGuard device_;
+  c10::StreamGuard stream_;
+};
 
 Engine::Engine(const EngineOptions& options)
     : device_(resolveDevice(options.device)),
       dtype_(resolveDtype(options.dtype, device_)),
       schedule_(options.schedule),
-      sampler_(schedule_) {
+      sampler_(schedule_),
+      stream_(engineStream(device_)) {
   if (options.threads < 0) throw Error(codes::kInvalidArgument, "threads must be 0 or more");
   if (options.threads > 0) at::set_num_threads(options.threads);
   installHostMemoryReuse();
-  c10::DeviceGuard guard(device_);
+  if (device_.is_cuda()) configureCudaMath(dtype_);
+  Scope scope(*this);
   unet_ = std::make_unique<DiffusionUNet>(options.unetPath, device_, dtype_);
   backbone_ = std::make_unique<RestorationBackbone>(options.backbonePath, device_, dtype_);
+  graphedUNet_ = std::make_unique<GraphedForward>(
+      [this](const torch::Tensor& x, const torch::Tensor& t) { return (*unet_)(x, t); }, /*warmupCalls=*/3);
+  scope.finish();
 }
 
 Engine::~Engine() {
+  graphedUNet_.reset();
   unet_.reset();
   backbone_.reset();
   releaseHostMemory();
@@ -89,6 +126,10 @@ torch::Tensor Engine::onDevice(const torch::Tensor& tensor, const char* what, in
                                              (channels > 0 ? std::to_string(channels) : std::string("channels")) +
                                              ", height, width], got " + c10::str(tensor.sizes()));
   }
+  if (device_.is_cuda() && tensor.is_cpu()) {
+    // Through page-locked memory, so the copy to the device runs asynchronously.
+    return tensor.to(c10::kFloat).pin_memory().to(device_, c10::kFloat, /*non_blocking=*/true);
+  }
   return tensor.to(device_, c10::kFloat);
 }
 
@@ -100,7 +141,7 @@ void Engine::checkRequest(const ReverseRequest& request) const {
 }
 
 torch::Tensor Engine::unet(const torch::Tensor& x, const std::vector<double>& t) {
-  c10::DeviceGuard guard(device_);
+  Scope scope(*this);
   const torch::Tensor input = onDevice(x, "x", 0);
   if (static_cast<int64_t>(t.size()) != input.size(0)) {
     throw Error(codes::kInvalidArgument, "t must hold one timestep per batch item: got " + std::to_string(t.size()) +
@@ -108,27 +149,33 @@ torch::Tensor Engine::unet(const torch::Tensor& x, const std::vector<double>& t)
   }
   const torch::Tensor times =
       torch::tensor(t, torch::TensorOptions().dtype(torch::kDouble)).to(device_, c10::kFloat);
-  return (*unet_)(input, times);
+  torch::Tensor out = (*unet_)(input, times);
+  scope.finish();
+  return out;
 }
 
 torch::Tensor Engine::estimate(const torch::Tensor& lq) {
-  c10::DeviceGuard guard(device_);
-  return (*backbone_)(onDevice(lq, "lq", 3));
+  Scope scope(*this);
+  torch::Tensor out = (*backbone_)(onDevice(lq, "lq", 3));
+  scope.finish();
+  return out;
 }
 
 torch::Tensor Engine::transition(const torch::Tensor& estimate, int64_t startStep, at::Generator& generator) {
-  c10::DeviceGuard guard(device_);
-  return sampler_.transition(onDevice(estimate, "estimate", 3), startStep, generator);
+  Scope scope(*this);
+  torch::Tensor out = sampler_.transition(onDevice(estimate, "estimate", 3), startStep, generator);
+  scope.finish();
+  return out;
 }
 
 torch::Tensor Engine::denoise(const torch::Tensor& x, float networkTime) {
   const torch::Tensor t =
       torch::full({x.size(0)}, networkTime, torch::TensorOptions().dtype(torch::kFloat).device(device_));
-  return (*unet_)(x, t);
+  return (*graphedUNet_)(x, t);
 }
 
 torch::Tensor Engine::step(const torch::Tensor& x, int64_t index, double eta, at::Generator& generator) {
-  c10::DeviceGuard guard(device_);
+  Scope scope(*this);
   if (index < 0 || index >= schedule_.size()) {
     throw Error(codes::kInvalidArgument, "step index " + std::to_string(index) + " is outside the schedule: it must be between 0 and " +
                                              std::to_string(schedule_.size() - 1));
@@ -138,11 +185,13 @@ torch::Tensor Engine::step(const torch::Tensor& x, int64_t index, double eta, at
   }
   const torch::Tensor input = onDevice(x, "x", 3);
   const torch::Tensor out = denoise(input, schedule_.networkTime(index));
-  return sampler_.step(input, out.narrow(1, 0, input.size(1)), index, eta, generator);
+  torch::Tensor next = sampler_.step(input, out.narrow(1, 0, input.size(1)), index, eta, generator);
+  scope.finish();
+  return next;
 }
 
 torch::Tensor Engine::reverse(const torch::Tensor& xN, const ReverseRequest& request, at::Generator& generator) {
-  c10::DeviceGuard guard(device_);
+  Scope scope(*this);
   checkRequest(request);
   const torch::Tensor x = onDevice(xN, "xN", 3);
   throwIfCancelled(request.cancelled);
@@ -156,11 +205,13 @@ torch::Tensor Engine::reverse(const torch::Tensor& xN, const ReverseRequest& req
   };
   const torch::Tensor last = sampler_.reverse(x, request.startStep, request.eta, generator, denoiser, observe);
   pacer.drain(request.onStep);
-  return Sampler::toUnitRange(last);
+  torch::Tensor restored = Sampler::toUnitRange(last);
+  scope.finish();
+  return restored;
 }
 
 Restoration Engine::restore(const torch::Tensor& lq, const ReverseRequest& request, at::Generator& generator) {
-  c10::DeviceGuard guard(device_);
+  Scope scope(*this);
   checkRequest(request);
   throwIfCancelled(request.cancelled);
   Restoration result;

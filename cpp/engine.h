@@ -12,6 +12,7 @@
 #include <ATen/core/Generator.h>
 #include <torch/types.h>
 
+#include "cuda_graphs.h"
 #include "networks.h"
 #include "sampler.h"
 #include "schedule.h"
@@ -69,10 +70,15 @@ class Engine {
   // estimate, transition and reverse with one generator, in the published order of draws.
   Restoration restore(const torch::Tensor& lq, const ReverseRequest& request, at::Generator& generator);
 
+  // The device allocator's current and peak bytes (CUDA; zeros on the CPU).
+  DeviceMemory memory() const { return deviceMemory(device_); }
+  void resetPeakMemory() const { difface::resetPeakMemory(device_); }
+
  private:
   torch::Tensor onDevice(const torch::Tensor& tensor, const char* what, int64_t channels) const;
   void checkRequest(const ReverseRequest& request) const;
   torch::Tensor denoise(const torch::Tensor& x, float networkTime);
+  class Scope;
 
   c10::Device device_;
   c10::ScalarType dtype_;
@@ -80,6 +86,8 @@ class Engine {
   Sampler sampler_;
   std::unique_ptr<DiffusionUNet> unet_;
   std::unique_ptr<RestorationBackbone> backbone_;
+  std::unique_ptr<GraphedForward> graphedUNet_;
+  c10::Stream stream_;  // all of this engine's device work, in order
 };
 
 }  // namespace difface

@@ -18,6 +18,7 @@ class DiffusionUNet {
 
  private:
   torch::jit::Module module_;
+  bool channelsLast_ = false;
 };
 
 // The SwinIR backbone. In reduced precision the whole network is converted, as published.

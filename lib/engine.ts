@@ -316,6 +316,16 @@ export class DifFace {
     return restored;
   }
 
+  /** The device allocator's bytes in use now and at peak (CUDA; zeros on the CPU). */
+  memory(): { currentBytes: number; peakBytes: number } {
+    return this.live().memory();
+  }
+
+  /** Starts a new peak for memory(). */
+  resetPeakMemory(): void {
+    this.live().resetPeakMemory();
+  }
+
   /**
    * Frees the networks. Calls running now stop at their next step and reject with an
    * AbortError; later calls throw EDISPOSED. Calling it again does nothing.

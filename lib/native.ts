@@ -42,6 +42,8 @@ export interface NativeEngine {
   restore(lq: NativeTensor, startStep: number, eta: number, seed: number | bigint,
     onStep: StepCallback | undefined, cancel: NativeCancelToken | undefined):
     Promise<{ restored: NativeTensor; estimate: NativeTensor }>;
+  memory(): { currentBytes: number; peakBytes: number };
+  resetPeakMemory(): void;
   dispose(): void;
 }
 
@@ -60,6 +62,7 @@ export interface NativeRuntime {
   cudaDevices: number;
   threads: number;
   cxx11Abi: boolean;
+  cudaGraphs: boolean;
 }
 
 export interface NativeAddon {

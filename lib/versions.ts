@@ -11,6 +11,8 @@ export interface Versions {
   torch: string;
   cuda: boolean;
   cudaDevices: number;
+  /** Whether the addon was built with CUDA graphs (against a CUDA libtorch). */
+  cudaGraphs: boolean;
   /** libtorch's CPU threads now. */
   threads: number;
   /** 'prebuilt' when loaded from prebuilds/, 'built' when compiled on this machine. */
@@ -32,6 +34,7 @@ export function versions(): Versions {
     torch: runtime.torch,
     cuda: runtime.cuda,
     cudaDevices: runtime.cudaDevices,
+    cudaGraphs: runtime.cudaGraphs,
     threads: runtime.threads,
     binary: addon.split(path.sep).includes('prebuilds') ? 'prebuilt' : 'built',
     addon,
