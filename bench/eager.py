@@ -3,7 +3,8 @@ networks, on the same weights and threads as the engine. Prints one JSON object.
 
     eager.py restore CONFIG UNET.pth BACKBONE.pth LQ.npy --seed S --eta E --start N --runs R [--expect X.npy]
     eager.py calls CONFIG UNET.pth BACKBONE.pth --side H --runs R [--out DIR]
-    common: --threads T --device cpu|cuda --dtype float32|float16|bfloat16 --batch B
+    eager.py flops CONFIG - - --side H    (needs torch.utils.flop_counter, PyTorch 2)
+    common: --threads T --device cpu|cuda --dtype float32|float16|bfloat16 [--batches 1,8 --big-runs R]
 """
 import argparse
 import json
@@ -80,24 +81,28 @@ def restore_command(args):
                                 str(diffusion.get("timestep_respacing", "") or ""),
                                 diffusion.get("rescale_timesteps", False))
     sampler = EagerSampler(unet, backbone, schedule)
-    lq = torch.from_numpy(np.load(args.lq)).to(args.device)
-    if args.batch:
-        lq = lq[:1].repeat(args.batch, 1, 1, 1)
-    if args.warmup:
-        sampler.restore(lq, min(args.warmup, args.start), args.eta, args.seed)
-    if args.device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-    times, restored = [], None
-    for _ in range(args.runs):
-        seconds, restored = timed(lambda: sampler.restore(lq, args.start, args.eta, args.seed), args.device)
-        times.append(seconds)
-    report = {"times": times, "best": min(times), "batch": int(lq.shape[0])}
-    if args.device.startswith("cuda"):
-        report["peakBytes"] = torch.cuda.max_memory_allocated()
-    if args.expect:
-        expected = torch.from_numpy(np.load(args.expect))
-        report["maxDiff"] = (restored.float().cpu() - expected).abs().max().item()
-    return report
+    given = torch.from_numpy(np.load(args.lq)).to(args.device)
+    reports = {}
+    for batch in [int(b) for b in args.batches.split(",")] if args.batches else [0]:
+        lq = given[:1].repeat(batch, 1, 1, 1) if batch else given
+        if args.warmup:
+            sampler.restore(lq, min(args.warmup, args.start), args.eta, args.seed)
+        if args.device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        times, restored = [], None
+        for _ in range(args.runs if batch <= 1 else args.big_runs):
+            seconds, restored = timed(lambda: sampler.restore(lq, args.start, args.eta, args.seed), args.device)
+            times.append(seconds)
+        report = {"times": times, "best": min(times), "batch": int(lq.shape[0])}
+        if args.device.startswith("cuda"):
+            report["peakBytes"] = torch.cuda.max_memory_allocated()
+        if args.expect:
+            expected = torch.from_numpy(np.load(args.expect))
+            report["maxDiff"] = (restored.float().cpu() - expected).abs().max().item()
+        reports[str(batch or lq.shape[0])] = report
+    if not args.batches:
+        return next(iter(reports.values()))
+    return {"byBatch": reports}
 
 
 def calls_command(args):
@@ -124,9 +129,28 @@ def calls_command(args):
             "backbone": {"times": backbone_times, "best": min(backbone_times)}}
 
 
+def flops_command(args):
+    """Floating-point operations of one UNet call and one backbone call (2 per multiply-add)."""
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+    except ImportError:
+        return {"unetFlops": None, "backboneFlops": None, "side": args.side}
+
+    config = configs.load(args.config)
+    unet = UNetModel(**config["unet_config"]).eval().to("meta")
+    backbone = SwinIR(**config["backbone_config"]).eval().to("meta")
+    x = torch.zeros(1, 3, args.side, args.side, device="meta")
+    counts = {}
+    for name, run in (("unet", lambda: unet(x, torch.zeros(1, device="meta"))), ("backbone", lambda: backbone(x))):
+        with FlopCounterMode(display=False) as counter:
+            run()
+        counts[name] = counter.get_total_flops()
+    return {"unetFlops": counts["unet"], "backboneFlops": counts["backbone"], "side": args.side}
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["restore", "calls"])
+    parser.add_argument("command", choices=["restore", "calls", "flops"])
     parser.add_argument("config")
     parser.add_argument("unet")
     parser.add_argument("backbone")
@@ -136,7 +160,8 @@ def main():
     parser.add_argument("--start", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=0)
-    parser.add_argument("--batch", type=int, default=0)
+    parser.add_argument("--batches", help="comma-separated batch sizes, each made of copies of the first face")
+    parser.add_argument("--big-runs", type=int, default=1, help="timed runs for batches above 1")
     parser.add_argument("--side", type=int, default=512)
     parser.add_argument("--expect")
     parser.add_argument("--out")
@@ -149,7 +174,8 @@ def main():
     # PyTorch's defaults, as the published code leaves them (on CUDA: cuDNN may use TF32 for
     # float32 convolutions; no cuDNN autotuning).
     torch.set_grad_enabled(False)
-    report = restore_command(args) if args.command == "restore" else calls_command(args)
+    commands = {"restore": restore_command, "calls": calls_command, "flops": flops_command}
+    report = commands[args.command](args)
     report.update({"torch": torch.__version__, "threads": torch.get_num_threads(), "device": args.device,
                    "dtype": args.dtype})
     if args.device.startswith("cuda"):

@@ -26,6 +26,10 @@ const { values: options } = parseArgs({
     runs: { type: 'string', default: '3' },
     'skip-published': { type: 'boolean', default: false },
     device: { type: 'string', default: 'cpu' },
+    suite: { type: 'string' },
+    steps: { type: 'string', default: '100' },
+    batches: { type: 'string', default: '1,8' },
+    'engine-only': { type: 'boolean', default: false },
     dtypes: { type: 'string', default: 'float32,float16,bfloat16' },
     out: { type: 'string' },
     work: { type: 'string', default: path.join(root, 'bench', 'out') },
@@ -33,6 +37,10 @@ const { values: options } = parseArgs({
   },
 });
 const threads = Number(options.threads ?? os.availableParallelism());
+// 'cpu': the CPU comparisons; 'gpu': latency and throughput per dtype (on CUDA, or on the
+// CPU with --dtypes float32 and few --steps, to prove the GPU script end to end).
+const suite = options.suite ?? (options.device === 'cpu' ? 'cpu' : 'gpu');
+const steps = Number(options.steps);
 const runs = Number(options.runs);
 const work = options.work;
 const python = [process.env.DIFFACE_PYTHON, 'python3', '/usr/bin/python3']
@@ -76,10 +84,16 @@ async function best(count, run) {
   return { times, best: Math.min(...times), last };
 }
 
-// Converted afresh each run, so the export always comes from the current models/.
+// Converted again whenever models/ changed since, so the export always comes from the
+// current networks.
 async function converted(name, unet, backbone, config) {
   const dir = path.join(work, name, 'models');
-  await convertCheckpoints({ unet, backbone, out: dir, ...(config ? { config } : {}) });
+  const card = path.join(dir, 'difface.json');
+  const sources = fs.readdirSync(path.join(root, 'models')).filter((f) => f.endsWith('.py'))
+    .map((f) => fs.statSync(path.join(root, 'models', f)).mtimeMs);
+  if (!fs.existsSync(card) || fs.statSync(card).mtimeMs < Math.max(...sources, fs.statSync(unet).mtimeMs)) {
+    await convertCheckpoints({ unet, backbone, out: dir, ...(config ? { config } : {}) });
+  }
   return dir;
 }
 
@@ -157,35 +171,138 @@ async function publishedCalls() {
   ];
 }
 
+// ---- CUDA: latency at batch 1 and throughput at batch 8, per dtype --------------------
+
+function gpuPeakBf16() {
+  // Dense bf16 tensor-core peaks by device name (NVIDIA's data sheets, without sparsity).
+  const name = gpuName ?? '';
+  if (/H200/.test(name) || /H100.*(SXM|HBM3)/.test(name) || /H100 80GB HBM3/.test(name)) return 989.4e12;
+  if (/H100/.test(name)) return 756e12;
+  if (/A100/.test(name)) return 312e12;
+  return null;
+}
+
+let gpuName;
+
+async function engineRestoreTiming(models, lqFile, dtype, batch, timedRuns, label) {
+  const engine = await DifFace.load(models, { device: options.device, dtype });
+  const lq = readNpy(lqFile);
+  const one = lq.data.subarray(0, lq.data.length / lq.shape[0]);
+  const data = new Float32Array(one.length * batch);
+  for (let i = 0; i < batch; i++) data.set(one, i * one.length);
+  const input = Tensor.fromFloat32(data, [batch, ...lq.shape.slice(1)]);
+  // Warm-up: TorchScript profiles, cuDNN times its algorithms, the UNet graph is captured.
+  (await engine.restore(input, { seed: 1, startStep: 6 })).dispose();
+  engine.resetPeakMemory();
+  const run = await best(timedRuns, async () => (await engine.restore(input, { seed: 1, startStep: steps })).dispose());
+  const peak = engine.memory().peakBytes;
+  input.dispose();
+  engine.dispose();
+  console.log(`  engine ${label}: ${run.times.map((t) => t.toFixed(3)).join(', ')} s`);
+  return { seconds: run.best, times: run.times, peakBytes: peak };
+}
+
+// One eager process per dtype, for every batch size: loading the networks takes a while.
+function eagerRestoreTimings(dir, lqFile, dtype, batches) {
+  const report = eager(['restore', path.join(dir, 'config.json'), path.join(dir, 'unet.pth'), path.join(dir, 'backbone.pth'),
+    lqFile, '--device', options.device, '--dtype', dtype, '--batches', batches.join(','), '--runs', String(runs),
+    '--big-runs', '1', '--warmup', '6', '--start', String(steps), '--seed', '1']);
+  gpuName = report.gpu ?? gpuName;
+  const timings = {};
+  for (const [batch, run] of Object.entries(report.byBatch)) {
+    console.log(`  eager  ${dtype}, batch ${batch}: ${run.times.map((t) => t.toFixed(3)).join(', ')} s`);
+    timings[batch] = { seconds: run.best, times: run.times, peakBytes: run.peakBytes, cudnnTf32: report.cudnnTf32 };
+  }
+  return timings;
+}
+
+async function gpuCases(done) {
+  const dir = publishedCheckpoints();
+  const models = await converted('published', path.join(dir, 'unet.pth'), path.join(dir, 'backbone.pth'), path.join(dir, 'config.json'));
+  const lqFile = path.join(work, 'published', 'lq512.npy');
+  if (!fs.existsSync(lqFile)) {
+    runPython(['-c', `import numpy as np; np.save(${JSON.stringify(lqFile)}, np.random.default_rng(3).random((1, 3, 512, 512), dtype=np.float32))`]);
+  }
+  const flops = eager(['flops', path.join(dir, 'config.json'), '-', '-', '--side', '512', '--device', options.device]);
+  gpuName = flops.gpu ?? gpuName;
+  const perFace = flops.unetFlops === null ? null : steps * flops.unetFlops + flops.backboneFlops;
+  const peak = gpuPeakBf16();
+  const cases = [];
+  const batches = options.batches.split(',').map(Number);
+  for (const dtype of options.dtypes.split(',')) {
+    const engineRuns = {};
+    for (const batch of batches) {
+      engineRuns[batch] = await engineRestoreTiming(models, lqFile, dtype, batch, batch === 1 ? runs : 1, `${dtype}, batch ${batch}`);
+    }
+    const eagerRuns = options['engine-only'] ? {} : eagerRestoreTimings(dir, lqFile, dtype, batches);
+    for (const batch of batches) {
+      const engineRun = engineRuns[batch];
+      const eagerRun = eagerRuns[batch];
+      const facesPerSecond = batch / engineRun.seconds;
+      cases.push({
+        case: `published-size restore, ${steps} steps, ${dtype}, batch ${batch}`,
+        dtype, batch,
+        eager: eagerRun ? { ...eagerRun, perFaceSeconds: eagerRun.seconds / batch, peakBytesPerFace: eagerRun.peakBytes / batch } : null,
+        engine: { ...engineRun, perFaceSeconds: engineRun.seconds / batch, peakBytesPerFace: engineRun.peakBytes / batch,
+          facesPerSecond, flopsPerSecond: perFace === null ? null : facesPerSecond * perFace,
+          fractionOfBf16Peak: peak && perFace ? (facesPerSecond * perFace) / peak : null },
+        ratio: eagerRun ? engineRun.seconds / eagerRun.seconds : null,
+      });
+    }
+    writeReport([...done, ...cases], { steps, gpu: gpuName, layout: process.env.DIFFACE_CUDA_LAYOUT ?? 'contiguous',
+      cudaGraphsEnabled: process.env.DIFFACE_CUDA_GRAPHS !== '0', flops: { ...flops, perFace }, bf16PeakFlops: peak });
+  }
+  return cases;
+}
+
 function printTable(cases) {
   const rows = [['case', 'eager s', 'engine s', 'engine/eager']];
-  for (const c of cases) rows.push([c.case, c.eager.seconds.toFixed(3), c.engine.seconds.toFixed(3), c.ratio.toFixed(3)]);
+  for (const c of cases) {
+    rows.push([c.case, c.eager ? c.eager.seconds.toFixed(3) : '-', c.engine.seconds.toFixed(3), c.ratio === null ? '-' : c.ratio.toFixed(3)]);
+  }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const row of rows) console.log(row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));
 }
 
-async function main() {
-  fs.mkdirSync(work, { recursive: true });
+let reportExtra = {};
+
+// Written after every measured case, so a run cut short still leaves its numbers.
+function writeReport(cases, extra) {
+  reportExtra = { ...reportExtra, ...extra };
   const info = versions();
-  const cases = [];
-  cases.push(await smallRestore());
-  if (!options['skip-published']) cases.push(...await publishedCalls());
   const report = {
     date: new Date().toISOString(),
-    device: 'cpu',
+    device: options.device,
+    suite,
+    ...reportExtra,
     cpu: os.cpus()[0]?.model ?? 'unknown',
     cores: os.availableParallelism(),
     threads,
     runs,
     torch: info.torch,
+    cudaGraphs: info.cudaGraphs,
     node: process.versions.node,
     difface: info.difface,
     cases,
   };
-  printTable(cases);
-  const file = options.out ?? path.join(root, 'bench', 'results', `cpu-${report.date.slice(0, 10)}.json`);
+  const name = suite === 'cpu' ? 'cpu' : (reportExtra.gpu ?? `${options.device}-gpu-suite`).replace(/[^A-Za-z0-9]+/g, '-');
+  const file = options.out ?? path.join(root, 'bench', 'results', `${name}-${report.date.slice(0, 10)}.json`);
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+  return file;
+}
+
+async function main() {
+  fs.mkdirSync(work, { recursive: true });
+  const cases = [];
+  if (suite === 'cpu') {
+    cases.push(await smallRestore());
+    if (!options['skip-published']) cases.push(...await publishedCalls());
+  } else {
+    cases.push(...await gpuCases(cases));
+  }
+  const file = writeReport(cases, {});
+  printTable(cases);
   console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
 }
 

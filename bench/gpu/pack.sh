@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Prepares what the GPU machine needs and cannot fetch (it has CUDA, PyTorch and its libtorch,
+# but no Node.js and no network): Node.js itself (.device/, by ../shared/device/pack-node.sh),
+# and in .devpack/ the few npm packages the build and the tests use, the compiled TypeScript
+# and the compiled tests. Run from the project root after `npm run setup`; then carry both:
+#   run(command="bash bench/gpu/device.sh", carry=[".device", ".devpack"])
+set -euo pipefail
+root=$(git rev-parse --show-toplevel)
+cd "$root"
+for dir in /.device/ /.devpack/; do
+  grep -qx "$dir" .git/info/exclude 2>/dev/null || echo "$dir" >> .git/info/exclude
+done
+[ -d ../shared/device ] && bash ../shared/device/pack-node.sh
+rm -rf .devpack
+mkdir -p .devpack
+version() { node -p "require('./node_modules/$1/package.json').version"; }
+npm install --prefix .devpack --no-save --no-package-lock --no-audit --no-fund --silent \
+  "node-addon-api@$(version node-addon-api)" "node-api-headers@$(version node-api-headers)" \
+  "node-gyp-build@$(version node-gyp-build)" "mocha@$(version mocha)"
+cp -r dist .devpack/dist
+mkdir -p .devpack/build-test && cp -r build/test/. .devpack/build-test/
+du -sh .device .devpack
