@@ -58,6 +58,8 @@ void EngineWrap::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod("step", &EngineWrap::Step),
                                         InstanceMethod("reverse", &EngineWrap::Reverse),
                                         InstanceMethod("restore", &EngineWrap::Restore),
+                                        InstanceMethod("restoreFaces", &EngineWrap::RestoreFaces),
+                                        InstanceMethod("resize", &EngineWrap::Resize),
                                         InstanceMethod("memory", &EngineWrap::Memory),
                                         InstanceMethod("resetPeakMemory", &EngineWrap::ResetPeakMemory),
                                         InstanceMethod("dispose", &EngineWrap::Dispose),
@@ -232,6 +234,57 @@ Napi::Value EngineWrap::Restore(const Napi::CallbackInfo& info) {
       return out;
     };
   });
+}
+
+// restoreFaces(faces[], side, startStep, eta, seed, onStep, cancelToken, keepEstimates)
+//   -> { restored: NativeTensor[], estimates: NativeTensor[] }
+Napi::Value EngineWrap::RestoreFaces(const Napi::CallbackInfo& info) {
+  difface::Engine& engine = engineFor(info.Env());
+  if (!info[0].IsArray()) throwJs(info.Env(), "EARG", "faces must be an array of tensors");
+  Napi::Array list = info[0].As<Napi::Array>();
+  std::vector<torch::Tensor> faces;
+  for (uint32_t i = 0; i < list.Length(); ++i) faces.push_back(TensorWrap::TensorOf(list.Get(i), "face"));
+  const int64_t side = integerArg(info[1], "side");
+  const int64_t startStep = integerArg(info[2], "startStep");
+  const double eta = numberArg(info[3], "eta");
+  const uint64_t seed = seedArg(info[4]);
+  auto token = CancelTokenWrap::FlagOf(info[6]);
+  const bool keepEstimates = info[7].ToBoolean().Value();
+  auto* job = new Job(info.Env(), info[5]);
+  job->keepAlive(info.This());
+  job->keepAlive(info[0]);
+  difface::ReverseRequest request;
+  request.startStep = startStep;
+  request.eta = eta;
+  request.onStep = [job](int64_t done, int64_t total, int64_t timestep) { job->reportProgress(done, total, timestep); };
+  request.cancelled = cancelCheck(state_.get(), token, job);
+  return Job::start(job, state_->worker, [&engine, faces, side, request, seed, keepEstimates]() -> Settle {
+    at::Generator generator = engine.generator(seed);
+    difface::FaceRestorations result = engine.restoreFaces(faces, side, request, generator, keepEstimates);
+    return [result](Napi::Env env) mutable -> Napi::Value {
+      auto wrapAll = [env](std::vector<torch::Tensor>& tensors) {
+        Napi::Array array = Napi::Array::New(env, tensors.size());
+        for (size_t i = 0; i < tensors.size(); ++i) array.Set(static_cast<uint32_t>(i), TensorWrap::Wrap(env, std::move(tensors[i])));
+        return array;
+      };
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("restored", wrapAll(result.restored));
+      out.Set("estimates", wrapAll(result.estimates));
+      return out;
+    };
+  });
+}
+
+// resize(x, height, width)
+Napi::Value EngineWrap::Resize(const Napi::CallbackInfo& info) {
+  difface::Engine& engine = engineFor(info.Env());
+  torch::Tensor x = TensorWrap::TensorOf(info[0], "x");
+  const int64_t height = integerArg(info[1], "height");
+  const int64_t width = integerArg(info[2], "width");
+  auto* job = new Job(info.Env(), info.Env().Undefined());
+  job->keepAlive(info.This());
+  job->keepAlive(info[0]);
+  return Job::start(job, state_->worker, [&engine, x, height, width]() { return settleTensor(engine.resize(x, height, width)); });
 }
 
 // memory(): the device allocator's current and peak bytes (zeros on the CPU). The

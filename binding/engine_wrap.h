@@ -43,6 +43,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value Step(const Napi::CallbackInfo& info);
   Napi::Value Reverse(const Napi::CallbackInfo& info);
   Napi::Value Restore(const Napi::CallbackInfo& info);
+  Napi::Value RestoreFaces(const Napi::CallbackInfo& info);
+  Napi::Value Resize(const Napi::CallbackInfo& info);
   Napi::Value Memory(const Napi::CallbackInfo& info);
   Napi::Value ResetPeakMemory(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);

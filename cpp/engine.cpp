@@ -79,6 +79,13 @@ void configureCudaMath(c10::ScalarType dtype) {
   }
 }
 
+// What the published code does to a face of another size: F.interpolate(mode='bicubic',
+// antialias=True), no corner alignment.
+torch::Tensor bicubic(const torch::Tensor& x, int64_t height, int64_t width) {
+  if (x.size(2) == height && x.size(3) == width) return x;
+  return at::_upsample_bicubic2d_aa(x, {height, width}, /*align_corners=*/false);
+}
+
 }  // namespace
 
 // The device, and the engine's stream on it, for the length of one call.
@@ -219,6 +226,42 @@ Restoration Engine::restore(const torch::Tensor& lq, const ReverseRequest& reque
   throwIfCancelled(request.cancelled);
   const torch::Tensor xN = transition(result.estimate, request.startStep, generator);
   result.restored = reverse(xN, request, generator);
+  return result;
+}
+
+
+torch::Tensor Engine::resize(const torch::Tensor& x, int64_t height, int64_t width) {
+  Scope scope(*this);
+  if (height < 1 || width < 1) throw Error(codes::kInvalidArgument, "resize: the size must be at least 1 x 1");
+  torch::Tensor out = bicubic(onDevice(x, "x", 0), height, width);
+  scope.finish();
+  return out;
+}
+
+FaceRestorations Engine::restoreFaces(const std::vector<torch::Tensor>& faces, int64_t side,
+                                      const ReverseRequest& request, at::Generator& generator, bool keepEstimates) {
+  Scope scope(*this);
+  checkRequest(request);
+  if (faces.empty()) throw Error(codes::kInvalidArgument, "restoreFaces needs at least one face");
+  if (side < 1) throw Error(codes::kInvalidArgument, "the model's image size must be positive");
+  std::vector<torch::Tensor> resized;
+  for (const torch::Tensor& face : faces) {
+    const torch::Tensor onDev = onDevice(face, "face", 3);
+    if (onDev.size(0) != 1) throw Error(codes::kInvalidArgument, "each face must be one image, [1, 3, height, width]");
+    resized.push_back(bicubic(onDev, side, side));
+  }
+  const Restoration batch = restore(torch::cat(resized, 0), request, generator);
+  FaceRestorations result;
+  for (size_t i = 0; i < faces.size(); ++i) {
+    const int64_t height = faces[i].size(2);
+    const int64_t width = faces[i].size(3);
+    const int64_t item = static_cast<int64_t>(i);
+    result.restored.push_back(bicubic(batch.restored.narrow(0, item, 1), height, width).clamp(0.0, 1.0));
+    if (keepEstimates) {
+      result.estimates.push_back(bicubic(batch.estimate.narrow(0, item, 1).clamp(0.0, 1.0), height, width).clamp(0.0, 1.0));
+    }
+  }
+  scope.finish();
   return result;
 }
 

@@ -45,6 +45,12 @@ struct Restoration {
   torch::Tensor estimate;  // the backbone's estimate, unclamped
 };
 
+// Faces of any sizes restored together, each back at its own size.
+struct FaceRestorations {
+  std::vector<torch::Tensor> restored;   // [1, 3, h, w] in [0, 1], one per face
+  std::vector<torch::Tensor> estimates;  // the backbone's estimates, clamped to [0, 1], at the faces' sizes
+};
+
 class Engine {
  public:
   explicit Engine(const EngineOptions& options);
@@ -69,6 +75,14 @@ class Engine {
   torch::Tensor reverse(const torch::Tensor& xN, const ReverseRequest& request, at::Generator& generator);
   // estimate, transition and reverse with one generator, in the published order of draws.
   Restoration restore(const torch::Tensor& lq, const ReverseRequest& request, at::Generator& generator);
+
+  // Faces [1, 3, h, w] in [0, 1] of any sizes: each is resized to side x side (antialiased
+  // bicubic, as the published code resizes), all are restored as one batch with one
+  // generator, and each result is resized back to its face's size and clamped to [0, 1].
+  FaceRestorations restoreFaces(const std::vector<torch::Tensor>& faces, int64_t side, const ReverseRequest& request,
+                                at::Generator& generator, bool keepEstimates);
+  // Antialiased bicubic resize of [B, C, h, w] to [B, C, height, width].
+  torch::Tensor resize(const torch::Tensor& x, int64_t height, int64_t width);
 
   // The device allocator's current and peak bytes (CUDA; zeros on the CPU).
   DeviceMemory memory() const { return deviceMemory(device_); }
