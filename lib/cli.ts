@@ -2,26 +2,44 @@
 /**
  * The `difface` command line.
  *
- *   difface convert --unet U.pth --backbone B.pth [--config C] --out DIR
+ *   difface restore <files or folders...> -o OUT --aligned [options]
+ *   difface convert --unet U.pth --backbone B.pth [--config C] [--out DIR]
  *   difface --version
  */
 import { parseArgs } from 'node:util';
 
+import { UsageError, restoreCommand } from './cli-restore';
 import { convertCheckpoints } from './convert';
 import { DifFaceError } from './errors';
+import { userModelsDir } from './models';
 import { versions, packageVersion } from './versions';
 
 const USAGE = `Usage:
-  difface convert --unet U.pth --backbone B.pth [--config C] --out DIR
+  difface restore <files or folders...> -o OUT --aligned [options]
+      Restores aligned face crops (any size; PNG, JPEG, WebP, TIFF, AVIF) into OUT/X.<format>.
+      --models DIR       model directory (default: DIFFACE_MODELS, then the converted
+                         weights in the user cache, then the demo models)
+      --eta E            DDIM eta, 0 to 1 (default from the model card: 0.5)
+      --start-step N     where the estimate is diffused to (default from the card: 100)
+      --seed S           seed of each batch's generator (default: random)
+      --device D         cpu, cuda or cuda:N (default cpu)
+      --dtype T          float32, float16 or bfloat16 (the last two on CUDA)
+      --batch B          faces per pass through the networks (default 1 on the CPU, 4 on CUDA)
+      --format F         png, jpg or webp (default: the input's own format when writable, else png)
+      --quality Q        JPEG and WebP quality, 1 to 100 (default 95)
+      --max-pixels N     refuse larger inputs from their header (default 50000000)
+      --compare          also write OUT/X.compare.png: input | backbone estimate | restored
+      --json             print one JSON summary on stdout
+      Exit code 0 when every input was restored, 1 when some failed, 2 for a usage error.
+  difface convert --unet U.pth --backbone B.pth [--config C] [--out DIR]
       Converts the published DifFace checkpoints (iddpm_ffhq512_ema500000.pth and
-      swinir_restoration512_L1.pth) into a model directory the engine loads. C is the
+      swinir_restoration512_L1.pth) into a model directory the engine loads, by default the
+      user cache (${'${XDG_CACHE_HOME:-~/.cache}'}/difface/models), where restore finds it. C is the
       published sampling YAML or a JSON with unet_config, backbone_config and
       diffusion_config; without it, the published configuration.
   difface --version [--json]
       The package, the libtorch it runs on, and CUDA availability.
   difface help`;
-
-class UsageError extends Error {}
 
 async function convertCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -35,19 +53,20 @@ async function convertCommand(argv: string[]): Promise<number> {
     },
     strict: true,
   });
-  if (values.unet === undefined || values.backbone === undefined || values.out === undefined) {
-    throw new UsageError('convert needs --unet, --backbone and --out');
+  if (values.unet === undefined || values.backbone === undefined) {
+    throw new UsageError('convert needs --unet and --backbone');
   }
+  const out = values.out ?? userModelsDir();
   const card = await convertCheckpoints({
     unet: values.unet,
     backbone: values.backbone,
-    out: values.out,
+    out,
     ...(values.config !== undefined ? { config: values.config } : {}),
   });
   if (values.json) {
     process.stdout.write(JSON.stringify(card) + '\n');
   } else {
-    process.stdout.write(`converted: ${values.out} (UNet ${card.unet.parameters.toLocaleString('en')} and backbone ` +
+    process.stdout.write(`converted: ${out} (UNet ${card.unet.parameters.toLocaleString('en')} and backbone ` +
       `${card.backbone.parameters.toLocaleString('en')} parameters, respacing ${card.schedule.respacing}, ` +
       `start step ${card.sampling.startStep}, eta ${card.sampling.eta})\n`);
   }
@@ -77,6 +96,8 @@ export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
+      case 'restore':
+        return await restoreCommand(rest);
       case 'convert':
         return await convertCommand(rest);
       case '--version':

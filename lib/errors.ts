@@ -30,7 +30,9 @@ export type ErrorCode =
   /** The device or the host ran out of memory. */
   | 'EOOM'
   /** The native addon could not be loaded. */
-  | 'ENATIVE';
+  | 'ENATIVE'
+  /** An image cannot be read, is not a supported format, or is too large. */
+  | 'EIMAGE';
 
 export class DifFaceError extends Error {
   readonly code: ErrorCode;
@@ -54,7 +56,7 @@ export class AbortError extends DifFaceError {
 
 const KNOWN_CODES = new Set<string>([
   'EARG', 'EMODELDIR', 'ECHECKPOINT', 'ECONFIG', 'ECONVERT', 'EOUTPUT', 'EPYTHON', 'EDEVICE',
-  'EDISPOSED', 'EABORT', 'ETORCH', 'EOOM', 'ENATIVE',
+  'EDISPOSED', 'EABORT', 'ETORCH', 'EOOM', 'ENATIVE', 'EIMAGE',
 ]);
 
 /** Turns whatever the native layer threw into a DifFaceError, keeping its code and message. */

@@ -6,8 +6,13 @@
  */
 export { DifFace, Generator } from './engine';
 export type {
-  Device, LoadOptions, Restoration, RestoreOptions, ReverseOptions, StepOptions, StepProgress, TransitionOptions,
+  Device, LoadOptions, Restoration, RestoredFace, RestoredImage, RestoreFacesOptions, RestoreImageOptions,
+  RestoreImagesOptions, RestoreOptions, ReverseOptions, StepOptions, StepProgress, TransitionOptions,
 } from './engine';
+export { decodeImage, encodeImage, DEFAULT_MAX_PIXELS } from './image';
+export type { DecodedImage, DecodeOptions, ImageInput, OutputFormat } from './image';
+export { resolveModels, userModelsDir, demoModelsDir } from './models';
+export type { ResolvedModels, ModelsSource } from './models';
 export { Tensor } from './tensor';
 export type { DType, TensorStats } from './tensor';
 export { AbortError, DifFaceError } from './errors';

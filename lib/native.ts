@@ -42,6 +42,10 @@ export interface NativeEngine {
   restore(lq: NativeTensor, startStep: number, eta: number, seed: number | bigint,
     onStep: StepCallback | undefined, cancel: NativeCancelToken | undefined):
     Promise<{ restored: NativeTensor; estimate: NativeTensor }>;
+  restoreFaces(faces: NativeTensor[], side: number, startStep: number, eta: number, seed: number | bigint,
+    onStep: StepCallback | undefined, cancel: NativeCancelToken | undefined, keepEstimates: boolean):
+    Promise<{ restored: NativeTensor[]; estimates: NativeTensor[] }>;
+  resize(x: NativeTensor, height: number, width: number): Promise<NativeTensor>;
   memory(): { currentBytes: number; peakBytes: number };
   resetPeakMemory(): void;
   dispose(): void;

@@ -1,0 +1,329 @@
+/**
+ * `difface restore`: aligned faces from files and folders, restored into an output folder.
+ * Every good input is restored and written even when others fail; each failure is one line
+ * naming the input. Exit code 0 when all were restored, 1 when some failed, 2 for usage.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { DifFace, RestoredFace, RestoredImage, encodeRestored } from './engine';
+import { DifFaceError } from './errors';
+import { DEFAULT_MAX_PIXELS, DecodedImage, OutputFormat, decodeImage, extensionOf } from './image';
+import { DEMO_NOTICE, resolveModels } from './models';
+
+export class UsageError extends Error {}
+
+const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.avif']);
+
+interface RestoreArgs {
+  inputs: string[];
+  output: string;
+  models?: string;
+  eta?: number;
+  startStep?: number;
+  seed?: number;
+  device: string;
+  dtype: 'float32' | 'float16' | 'bfloat16';
+  batch?: number;
+  format?: OutputFormat;
+  quality: number;
+  maxPixels: number;
+  compare: boolean;
+  json: boolean;
+}
+
+interface Outcome {
+  input: string;
+  output?: string;
+  compare?: string;
+  seconds?: number;
+  error?: { code: string; message: string };
+}
+
+function numberOption(value: string | undefined, name: string, check: (n: number) => boolean, rule: string): number | undefined {
+  if (value === undefined) return undefined;
+  const parsed = Number(value);
+  if (value.trim() === '' || !Number.isFinite(parsed) || !check(parsed)) {
+    throw new UsageError(`--${name} must be ${rule}, got '${value}'`);
+  }
+  return parsed;
+}
+
+export function parseRestoreArgs(argv: string[]): RestoreArgs {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      output: { type: 'string', short: 'o' },
+      aligned: { type: 'boolean', default: false },
+      models: { type: 'string' },
+      eta: { type: 'string' },
+      'start-step': { type: 'string' },
+      seed: { type: 'string' },
+      device: { type: 'string', default: 'cpu' },
+      dtype: { type: 'string', default: 'float32' },
+      batch: { type: 'string' },
+      format: { type: 'string' },
+      quality: { type: 'string' },
+      'max-pixels': { type: 'string' },
+      compare: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (!values.aligned) {
+    throw new UsageError('whole photos (finding and aligning the faces in them) are not supported yet; if your inputs ' +
+      'are aligned face crops, as the published tool expects with --aligned, pass --aligned');
+  }
+  if (positionals.length === 0) throw new UsageError('restore needs at least one input file or folder');
+  if (values.output === undefined || values.output === '') throw new UsageError('restore needs an output folder: -o OUT');
+  const isInteger = (n: number) => Number.isInteger(n);
+  let format: OutputFormat | undefined;
+  if (values.format !== undefined) {
+    const named = values.format.toLowerCase();
+    if (!['png', 'jpg', 'jpeg', 'webp'].includes(named)) throw new UsageError(`--format must be png, jpg or webp, got '${values.format}'`);
+    format = named === 'jpg' ? 'jpeg' : (named as OutputFormat);
+  }
+  if (!/^(cpu|cuda|cuda:\d+)$/.test(values.device)) throw new UsageError(`--device must be cpu, cuda or cuda:N, got '${values.device}'`);
+  if (!['float32', 'float16', 'bfloat16'].includes(values.dtype)) {
+    throw new UsageError(`--dtype must be float32, float16 or bfloat16, got '${values.dtype}'`);
+  }
+  const args: RestoreArgs = {
+    inputs: positionals,
+    output: values.output,
+    device: values.device,
+    dtype: values.dtype as RestoreArgs['dtype'],
+    quality: numberOption(values.quality, 'quality', (n) => isInteger(n) && n >= 1 && n <= 100, 'an integer from 1 to 100') ?? 95,
+    maxPixels: numberOption(values['max-pixels'], 'max-pixels', (n) => isInteger(n) && n >= 1, 'a positive integer') ?? DEFAULT_MAX_PIXELS,
+    compare: values.compare,
+    json: values.json,
+  };
+  const optional = {
+    eta: numberOption(values.eta, 'eta', (n) => n >= 0 && n <= 1, 'a number from 0 to 1'),
+    startStep: numberOption(values['start-step'], 'start-step', (n) => isInteger(n) && n >= 1, 'a positive integer'),
+    seed: numberOption(values.seed, 'seed', (n) => Number.isSafeInteger(n) && n >= 0, 'a non-negative integer'),
+    batch: numberOption(values.batch, 'batch', (n) => isInteger(n) && n >= 1, 'an integer of at least 1'),
+  };
+  for (const [key, value] of Object.entries(optional)) {
+    if (value !== undefined) (args as unknown as Record<string, unknown>)[key] = value;
+  }
+  if (values.models !== undefined) args.models = values.models;
+  if (format !== undefined) args.format = format;
+  return args;
+}
+
+/** Files and the images inside folders, in order; what cannot be used is a failed outcome. */
+function expandInputs(inputs: string[], failures: Outcome[]): string[] {
+  const files: string[] = [];
+  for (const input of inputs) {
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(input);
+    } catch {
+      failures.push({ input, error: { code: 'EIMAGE', message: `${input}: cannot be read (no such file or folder)` } });
+      continue;
+    }
+    if (!stat.isDirectory()) {
+      files.push(input);
+      continue;
+    }
+    const images = fs.readdirSync(input).filter((name) => IMAGE_EXTENSIONS.has(path.extname(name).toLowerCase()))
+      .sort().map((name) => path.join(input, name));
+    if (images.length === 0) {
+      failures.push({ input, error: { code: 'EIMAGE', message: `${input}: the folder holds no images (png, jpg, webp, tif, avif)` } });
+    }
+    files.push(...images);
+  }
+  return files;
+}
+
+function prepareOutputFolder(folder: string): void {
+  try {
+    fs.mkdirSync(folder, { recursive: true });
+    const probe = path.join(folder, `.difface-write-test-${process.pid}`);
+    fs.writeFileSync(probe, '');
+    fs.rmSync(probe);
+  } catch (error) {
+    throw new DifFaceError('EOUTPUT', `${folder}: the output folder cannot be written (${(error as Error).message})`, { cause: error });
+  }
+}
+
+/** Writes through a temporary name and a rename, so an interrupted run leaves no half-written image. */
+function writeAtomically(file: string, bytes: Buffer): void {
+  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  try {
+    fs.writeFileSync(temporary, bytes);
+    fs.renameSync(temporary, file);
+  } catch (error) {
+    fs.rmSync(temporary, { force: true });
+    throw new DifFaceError('EOUTPUT', `${file}: cannot be written (${(error as Error).message})`, { cause: error });
+  }
+}
+
+/** One output name per input: OUT/X.<ext>, with -2, -3... when two inputs share a name. */
+function outputNames(files: string[], folder: string, format: (file: string) => OutputFormat): Map<string, string> {
+  const taken = new Set<string>();
+  const names = new Map<string, string>();
+  for (const file of files) {
+    const stem = path.basename(file, path.extname(file));
+    const extension = extensionOf(format(file));
+    let candidate = path.join(folder, `${stem}.${extension}`);
+    for (let n = 2; taken.has(candidate); n++) candidate = path.join(folder, `${stem}-${n}.${extension}`);
+    taken.add(candidate);
+    names.set(file, candidate);
+  }
+  return names;
+}
+
+class Progress {
+  private readonly started = Date.now();
+  private facesDone = 0;
+  private step = 0;
+  private steps = 0;
+  private readonly live: boolean;
+
+  constructor(private readonly total: number) {
+    this.live = process.stderr.isTTY === true;
+  }
+
+  onStep(step: number, steps: number): void {
+    this.step = step;
+    this.steps = steps;
+    if (this.live) this.draw();
+  }
+
+  faceDone(outcome: Outcome): void {
+    this.facesDone++;
+    if (this.live) {
+      this.draw();
+    } else if (outcome.output !== undefined) {
+      process.stderr.write(`restored ${outcome.input} -> ${outcome.output} (${outcome.seconds?.toFixed(1)} s)\n`);
+    }
+  }
+
+  finish(): void {
+    if (this.live) process.stderr.write('\n');
+  }
+
+  private draw(): void {
+    const width = 24;
+    const fraction = this.total === 0 ? 1 : this.facesDone / this.total;
+    const filled = Math.round(width * fraction);
+    const elapsed = (Date.now() - this.started) / 1000;
+    const perFace = this.facesDone > 0 ? elapsed / this.facesDone : 0;
+    const eta = perFace > 0 ? Math.round(perFace * (this.total - this.facesDone)) : 0;
+    const clock = `${Math.floor(eta / 60)}:${String(eta % 60).padStart(2, '0')}`;
+    const line = `[${'='.repeat(filled)}${' '.repeat(width - filled)}] ${this.facesDone}/${this.total} faces` +
+      ` | step ${this.step}/${this.steps}` + (perFace > 0 ? ` | ${perFace.toFixed(1)} s/face | ETA ${clock}` : '');
+    process.stderr.write(`\r${line}\x1b[K`);
+  }
+}
+
+function failure(input: string, error: unknown): Outcome {
+  const known = error instanceof DifFaceError;
+  const message = known ? error.message : String((error as Error)?.message ?? error);
+  return { input, error: { code: known ? error.code : 'ETORCH', message } };
+}
+
+function report(outcome: Outcome): void {
+  if (outcome.error) process.stderr.write(`difface: ${outcome.error.message} [${outcome.error.code}]\n`);
+}
+
+export async function restoreCommand(argv: string[]): Promise<number> {
+  const args = parseRestoreArgs(argv);
+  const outcomes: Outcome[] = [];
+  const files = expandInputs(args.inputs, outcomes);
+  outcomes.forEach(report);
+  const models = resolveModels(args.models);
+  if (models.source === 'demo') process.stderr.write(`difface: ${DEMO_NOTICE}\n`);
+  prepareOutputFolder(args.output);
+
+  const engine = await DifFace.load(models.dir, { device: args.device as 'cpu', dtype: args.dtype });
+  const controller = new AbortController();
+  const stop = (): void => controller.abort();
+  process.once('SIGINT', stop);
+  try {
+    const last = engine.timesteps.length - 1;
+    if (args.startStep !== undefined && args.startStep > last) {
+      throw new UsageError(`--start-step must be at most ${last} for these models, got ${args.startStep}`);
+    }
+    const decoded: DecodedImage[] = [];
+    for (const file of files) {
+      try {
+        decoded.push(await decodeImage(file, { maxPixels: args.maxPixels }));
+      } catch (error) {
+        outcomes.push(failure(file, error));
+        report(outcomes[outcomes.length - 1] as Outcome);
+      }
+    }
+    const formatOf = new Map(decoded.map((d) => [d.name, args.format ?? (d.format === 'jpeg' || d.format === 'webp' ? d.format : 'png')] as const));
+    const names = outputNames(decoded.map((d) => d.name), args.output, (file) => formatOf.get(file) as OutputFormat);
+    const progress = new Progress(decoded.length);
+    const batchSize = args.batch ?? (engine.device === 'cpu' ? 1 : 4);
+    const seed = BigInt(args.seed ?? Math.floor(Math.random() * 2 ** 47));
+    for (let start = 0; start < decoded.length && !controller.signal.aborted; start += batchSize) {
+      const batch = decoded.slice(start, start + batchSize);
+      const began = Date.now();
+      let faces: RestoredFace[];
+      try {
+        faces = await engine.restoreDecoded(batch, {
+          seed, estimates: args.compare, signal: controller.signal,
+          onStep: (p) => progress.onStep(p.step, p.total),
+          ...(args.eta !== undefined ? { eta: args.eta } : {}),
+          ...(args.startStep !== undefined ? { startStep: args.startStep } : {}),
+        });
+      } catch (error) {
+        for (const image of batch) {
+          const outcome = failure(image.name, error);
+          outcomes.push(outcome);
+          report(outcome);
+          progress.faceDone(outcome);
+        }
+        continue;
+      }
+      const seconds = (Date.now() - began) / 1000 / batch.length;
+      for (let i = 0; i < batch.length; i++) {
+        const image = batch[i] as DecodedImage;
+        const output = names.get(image.name) as string;
+        const outcome: Outcome = { input: image.name };
+        try {
+          if (path.resolve(output) === path.resolve(image.name)) {
+            throw new DifFaceError('EOUTPUT', `${image.name}: the output would overwrite the input; choose another output folder`);
+          }
+          const restored: RestoredImage = await encodeRestored(image, faces[i] as RestoredFace, {
+            format: formatOf.get(image.name) as OutputFormat, quality: args.quality, compare: args.compare,
+          }, seed);
+          writeAtomically(output, restored.image);
+          outcome.output = output;
+          if (restored.compare) {
+            const compare = path.join(args.output, `${path.basename(output, path.extname(output))}.compare.png`);
+            writeAtomically(compare, restored.compare);
+            outcome.compare = compare;
+          }
+          outcome.seconds = seconds;
+        } catch (error) {
+          Object.assign(outcome, failure(image.name, error));
+          report(outcome);
+        }
+        outcomes.push(outcome);
+        progress.faceDone(outcome);
+      }
+    }
+    progress.finish();
+    if (controller.signal.aborted) {
+      process.stderr.write('difface: interrupted; the faces restored so far were written\n');
+    }
+    if (args.json) {
+      process.stdout.write(JSON.stringify({
+        models: models.dir, demo: models.source === 'demo', device: engine.device, dtype: engine.dtype, seed: String(seed),
+        results: outcomes,
+      }) + '\n');
+    }
+    if (controller.signal.aborted) return 130;
+    return outcomes.some((o) => o.error) ? 1 : 0;
+  } finally {
+    process.removeListener('SIGINT', stop);
+    engine.dispose();
+  }
+}
