@@ -55,3 +55,16 @@ export function concatBatches(...arrays: Array32[]): Array32 {
   const first = arrays[0] as Array32;
   return { shape: [arrays.reduce((n, a) => n + (a.shape[0] ?? 0), 0), ...first.shape.slice(1)], data };
 }
+
+/** Writes a float32 .npy file (version 1.0, C order). */
+export function writeNpy(file: string, data: Float32Array, shape: number[]): void {
+  const header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')},), }`;
+  const padded = header.padEnd(Math.ceil((header.length + 11) / 64) * 64 - 11, ' ') + '\n';
+  const preamble = Buffer.alloc(10);
+  preamble.write('\x93NUMPY', 0, 'latin1');
+  preamble[6] = 1;
+  preamble[7] = 0;
+  preamble.writeUInt16LE(padded.length, 8);
+  fs.writeFileSync(file, Buffer.concat([preamble, Buffer.from(padded, 'latin1'),
+    Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
+}

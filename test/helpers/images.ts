@@ -1,0 +1,66 @@
+// Test images made from the shared aligned faces: other formats, depths, channels, sizes,
+// orientations, and broken files.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import sharp from 'sharp';
+
+import { sharedDir } from './env';
+
+export const alignedDir = path.join(sharedDir, 'testdata', 'aligned');
+
+export function alignedFaces(): string[] {
+  return fs.readdirSync(alignedDir).filter((f) => f.endsWith('.png')).sort().map((f) => path.join(alignedDir, f));
+}
+
+export async function pixels(image: string | Buffer): Promise<{ data: Buffer; info: sharp.OutputInfo }> {
+  return sharp(image).raw().toBuffer({ resolveWithObject: true });
+}
+
+/** Mean absolute difference of two same-sized 8-bit images, in [0, 1]. */
+export async function meanDifference(a: string | Buffer, b: string | Buffer): Promise<number> {
+  const [x, y] = await Promise.all([pixels(a), pixels(b)]);
+  if (x.data.length !== y.data.length) throw new Error('images differ in size');
+  let sum = 0;
+  for (let i = 0; i < x.data.length; i++) sum += Math.abs((x.data[i] as number) - (y.data[i] as number));
+  return sum / x.data.length / 255;
+}
+
+/** Writes the variants every image test uses into dir; returns their paths by name. */
+export async function makeVariants(dir: string): Promise<Record<string, string>> {
+  const [face, other] = alignedFaces() as [string, string];
+  const out = (name: string) => path.join(dir, name);
+  const files: Record<string, string> = {
+    png: face,
+    jpeg: out('face.jpg'),
+    webp: out('face.webp'),
+    tiff: out('face.tiff'),
+    avif: out('face.avif'),
+    png16: out('face16.png'),
+    grey: out('grey.png'),
+    rgba: out('rgba.png'),
+    small: out('small.png'),
+    wide: out('wide.png'),
+    rotated: out('rotated.jpg'),
+    text: out('notes.png'),
+    empty: out('empty.png'),
+    truncated: out('truncated.png'),
+  };
+  await sharp(face).jpeg({ quality: 90 }).toFile(files.jpeg as string);
+  await sharp(face).webp({ quality: 90 }).toFile(files.webp as string);
+  await sharp(face).tiff().toFile(files.tiff as string);
+  await sharp(face).avif({ quality: 60, effort: 2 }).toFile(files.avif as string);
+  await sharp(face).toColourspace('rgb16').png().toFile(files.png16 as string);
+  await sharp(face).toColourspace('b-w').png().toFile(files.grey as string);
+  const alpha = await sharp({ create: { width: 512, height: 512, channels: 3, background: { r: 0, g: 0, b: 0 } } })
+    .composite([{ input: Buffer.from('<svg width="512" height="512"><circle cx="256" cy="256" r="200" fill="#fff"/></svg>') }])
+    .extractChannel(0).raw().toBuffer();
+  await sharp(other).joinChannel(alpha, { raw: { width: 512, height: 512, channels: 1 } }).png().toFile(files.rgba as string);
+  await sharp(face).resize(300, 300).png().toFile(files.small as string);
+  await sharp(other).resize(360, 240, { fit: 'fill' }).png().toFile(files.wide as string);
+  // Stored as 300 wide by 200 high, with EXIF orientation 6: it is shown 200 wide by 300 high.
+  await sharp(face).resize(300, 200, { fit: 'fill' }).withMetadata({ orientation: 6 }).jpeg().toFile(files.rotated as string);
+  fs.writeFileSync(files.text as string, 'these are not pixels\n');
+  fs.writeFileSync(files.empty as string, '');
+  fs.writeFileSync(files.truncated as string, fs.readFileSync(face).subarray(0, 20000));
+  return files;
+}
