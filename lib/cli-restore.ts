@@ -178,6 +178,7 @@ function outputNames(files: string[], folder: string, format: (file: string) => 
 
 class Progress {
   private readonly started = Date.now();
+  private lastDone = Date.now();
   private facesDone = 0;
   private step = 0;
   private steps = 0;
@@ -195,6 +196,7 @@ class Progress {
 
   faceDone(outcome: Outcome): void {
     this.facesDone++;
+    this.lastDone = Date.now();
     if (this.live) {
       this.draw();
     } else if (outcome.output !== undefined) {
@@ -210,9 +212,10 @@ class Progress {
     const width = 24;
     const fraction = this.total === 0 ? 1 : this.facesDone / this.total;
     const filled = Math.round(width * fraction);
-    const elapsed = (Date.now() - this.started) / 1000;
-    const perFace = this.facesDone > 0 ? elapsed / this.facesDone : 0;
-    const eta = perFace > 0 ? Math.round(perFace * (this.total - this.facesDone)) : 0;
+    // Seconds per face from the faces finished; the ETA counts down within the current one.
+    const perFace = this.facesDone > 0 ? (this.lastDone - this.started) / 1000 / this.facesDone : 0;
+    const sinceLast = (Date.now() - this.lastDone) / 1000;
+    const eta = perFace > 0 ? Math.max(0, Math.round(perFace * (this.total - this.facesDone) - sinceLast)) : 0;
     const clock = `${Math.floor(eta / 60)}:${String(eta % 60).padStart(2, '0')}`;
     const line = `[${'='.repeat(filled)}${' '.repeat(width - filled)}] ${this.facesDone}/${this.total} faces` +
       ` | step ${this.step}/${this.steps}` + (perFace > 0 ? ` | ${perFace.toFixed(1)} s/face | ETA ${clock}` : '');
