@@ -17,6 +17,7 @@ import {
 import { ModelCard, readModelCard } from './modelcard';
 import { NativeCancelToken, NativeEngine, NativeGenerator, NativeTensor, native } from './native';
 import { DType, Tensor } from './tensor';
+import { Versions, versions } from './versions';
 
 /** 'cpu', 'cuda' (the current GPU) or 'cuda:N'. */
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
@@ -236,6 +237,11 @@ export class DifFace {
     this.device = engine.device;
     this.dtype = engine.dtype as DType;
     this.threads = threads;
+  }
+
+  /** The package, the libtorch it runs on, CUDA, and whether the binary was prebuilt or built here. */
+  static versions(): Versions {
+    return versions();
   }
 
   /** Loads a model directory written by `difface convert` onto a device. */

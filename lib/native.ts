@@ -102,28 +102,43 @@ export function nativePath(): string | undefined {
   return addonPath;
 }
 
-function explainLoadFailure(error: unknown): string {
+const REBUILD = 'npm rebuild difface --build-from-source';
+
+/**
+ * What a failed load means and the command that fixes it: one message, like sharp's,
+ * instead of a raw dlopen error. Exported for the tests.
+ */
+export function explainLoadFailure(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   if (/No native build was found/.test(message)) {
-    return 'the difface native addon is not built for this platform; build it with `npm run build` ' +
-      '(needs cmake, a C++ compiler and libtorch: `apt-get install libtorch-dev`)';
+    return `difface has no binary for ${process.platform}-${process.arch} here; build one with \`${REBUILD}\` ` +
+      '(needs cmake, a C++17 compiler and libtorch: apt-get install cmake g++ libtorch-dev)';
   }
   const missing = /(lib[\w.+-]+\.so[\w.]*): cannot open shared object file/.exec(message);
   if (missing !== null) {
     const library = missing[1] ?? '';
-    if (/^lib(torch|c10)/.test(library)) {
-      return `the difface addon needs libtorch, but ${library} is not installed or not on the library path; ` +
-        'install it with `apt-get install libtorch-dev` (or point LD_LIBRARY_PATH at the libtorch it was built with)';
+    const version = /^libtorch\w*\.so\.(\d+\.\d+)/.exec(library)?.[1] ?? /^libc10\.so\.(\d+\.\d+)/.exec(library)?.[1];
+    if (/^lib(torch|c10)(_cpu|_global_deps)?\.so/.test(library)) {
+      return `the native addon needs libtorch${version ? ` ${version}` : ''}, and ${library} is not installed: ` +
+        `apt-get install ${version ? `libtorch${version}` : 'libtorch-dev'} (Debian), or rebuild difface against ` +
+        `the libtorch you have: \`${REBUILD}\` (Torch_DIR chooses another libtorch)`;
     }
-    if (/^lib(cuda|cudart|cublas|cudnn|nv)/.test(library)) {
-      return `the difface addon was built against a CUDA libtorch, but ${library} was not found; ` +
-        'add the CUDA libraries of that PyTorch install to LD_LIBRARY_PATH, or rebuild for the CPU with `npm run build`';
+    if (/^lib(cuda|cudart|cublas|cudnn|nv|c10_cuda|torch_cuda)/.test(library)) {
+      return `the native addon was built against a CUDA libtorch, and ${library} is not found: add that PyTorch's library ` +
+        'folder to LD_LIBRARY_PATH (python3 -c "import torch, os; print(os.path.join(os.path.dirname(torch.__file__), \'lib\'))"), ' +
+        `or rebuild for the CPU with \`${REBUILD}\``;
     }
-    return `the difface addon cannot load ${library}; install it, or rebuild with \`npm run build\``;
+    return `the native addon cannot load ${library}, which it needs: install it, or rebuild with \`${REBUILD}\``;
   }
-  if (/undefined symbol/.test(message)) {
-    return 'the difface addon was built against another libtorch than the one found now (undefined symbol: ' +
-      'another version or C++ ABI); rebuild it with `npm run build` against the libtorch you have: ' + message;
+  const symbol = /undefined symbol: (\S+)/.exec(message);
+  if (symbol !== null) {
+    const abi = ' (another version, or another C++ ABI: _GLIBCXX_USE_CXX11_ABI)';
+    return `the native addon was built against another libtorch than the one found now${abi}; rebuild it against ` +
+      `this one: \`${REBUILD}\` (missing symbol ${symbol[1]})`;
+  }
+  const broken = /(lib(?:torch|c10)[\w.+-]*\.so[\w.]*): (file too short|invalid ELF header)/.exec(message);
+  if (broken !== null) {
+    return `${broken[1]} is damaged (${broken[2]}); reinstall libtorch: apt-get install --reinstall libtorch-dev`;
   }
   return `the difface native addon failed to load: ${message}`;
 }

@@ -81,6 +81,7 @@ function build() {
   const bin = path.join(root, 'node_modules', '.bin');
   run(path.join(bin, 'cmake-js'), ['compile', '--log-level', 'warn']);
   run(path.join(bin, 'tsc'), ['-p', 'tsconfig.json']);
+  run(process.execPath, [path.join(root, 'scripts', 'esm.js')]);
   run(path.join(bin, 'tsc'), ['-p', 'test/tsconfig.json']);
 }
 

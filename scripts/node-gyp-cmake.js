@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// prebuildify drives node-gyp; this addon builds with cmake-js. prebuildify runs this in
+// node-gyp's place (--node-gyp), and it runs cmake-js, which leaves build/Release/difface.node
+// where prebuildify looks. node-gyp's arguments (target, devdir) do not apply to a
+// Node-API build and are ignored; Torch_DIR chooses the libtorch as for any build.
+'use strict';
+
+const { spawnSync } = require('node:child_process');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const cmakeJs = require.resolve('cmake-js/bin/cmake-js', { paths: [root] });
+const result = spawnSync(process.execPath, [cmakeJs, 'compile', '--log-level', 'warn'], { cwd: root, stdio: 'inherit' });
+process.exit(result.status ?? 1);
