@@ -1,0 +1,22 @@
+// Deliberate misuses: each must fail to type-check (an unused @ts-expect-error fails tsc).
+import { DifFace, Tensor } from 'difface';
+
+export async function misuses(engine: DifFace, lq: Tensor<'float32'>): Promise<void> {
+  // @ts-expect-error: there is no 'gpu' device; it is 'cuda' or 'cuda:N'
+  await DifFace.load('models', { device: 'gpu' });
+  // @ts-expect-error: dtypes are float32, float16 or bfloat16
+  await DifFace.load('models', { dtype: 'int8' });
+  // @ts-expect-error: transition needs a generator
+  await engine.transition(lq, { startStep: 100 });
+  // @ts-expect-error: the seed is a number or a bigint
+  await engine.restore(lq, { seed: '1' });
+  // @ts-expect-error: restore without returnEstimate resolves to a tensor, not a Restoration
+  const restoration: { estimate: Tensor } = await engine.restore(lq);
+  // @ts-expect-error: output formats are png, jpeg and webp
+  await engine.restoreImage('face.png', { format: 'gif' });
+  // @ts-expect-error: fromFloat32 takes a Float32Array
+  Tensor.fromFloat32([1, 2, 3], [3]);
+  // @ts-expect-error: a tensor's shape is read-only
+  lq.shape[0] = 2;
+  void restoration;
+}
