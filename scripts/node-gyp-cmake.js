@@ -6,9 +6,18 @@
 'use strict';
 
 const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js', { paths: [root] });
 const result = spawnSync(process.execPath, [cmakeJs, 'compile', '--log-level', 'warn'], { cwd: root, stdio: 'inherit' });
-process.exit(result.status ?? 1);
+if (result.status !== 0) process.exit(result.status ?? 1);
+
+// prebuildify strips the binary in place and moves it away. A process that has the build
+// loaded (the test suite, say) must keep its mapped copy intact, so hand prebuildify a
+// fresh copy under the same name.
+const built = path.join(root, 'build', 'Release', 'difface.node');
+const copy = `${built}.${process.pid}`;
+fs.copyFileSync(built, copy);
+fs.renameSync(copy, built);
