@@ -38,6 +38,17 @@ difface::CancelCheck cancelCheck(EngineState* state, std::shared_ptr<std::atomic
   };
 }
 
+// A reverse loop's settings, reporting through the job and stopping as cancelCheck says.
+difface::ReverseRequest reverseRequest(EngineState* state, int64_t startStep, double eta, Job* job,
+                                       std::shared_ptr<std::atomic<bool>> token) {
+  difface::ReverseRequest request;
+  request.startStep = startStep;
+  request.eta = eta;
+  request.onStep = [job](int64_t done, int64_t total, int64_t timestep) { job->reportProgress(done, total, timestep); };
+  request.cancelled = cancelCheck(state, std::move(token), job);
+  return request;
+}
+
 Settle settleTensor(torch::Tensor tensor) {
   return [tensor](Napi::Env env) mutable -> Napi::Value { return TensorWrap::Wrap(env, std::move(tensor)); };
 }
@@ -198,11 +209,7 @@ Napi::Value EngineWrap::Reverse(const Napi::CallbackInfo& info) {
   job->keepAlive(info.This());
   job->keepAlive(info[0]);
   job->keepAlive(info[3]);
-  difface::ReverseRequest request;
-  request.startStep = startStep;
-  request.eta = eta;
-  request.onStep = [job](int64_t done, int64_t total, int64_t timestep) { job->reportProgress(done, total, timestep); };
-  request.cancelled = cancelCheck(state_.get(), token, job);
+  const difface::ReverseRequest request = reverseRequest(state_.get(), startStep, eta, job, token);
   return Job::start(job, state_->worker, [&engine, xN, request, generator]() {
     return settleTensor(engine.reverse(xN, request, generator->generator()));
   });
@@ -219,11 +226,7 @@ Napi::Value EngineWrap::Restore(const Napi::CallbackInfo& info) {
   auto* job = new Job(info.Env(), info[4]);
   job->keepAlive(info.This());
   job->keepAlive(info[0]);
-  difface::ReverseRequest request;
-  request.startStep = startStep;
-  request.eta = eta;
-  request.onStep = [job](int64_t done, int64_t total, int64_t timestep) { job->reportProgress(done, total, timestep); };
-  request.cancelled = cancelCheck(state_.get(), token, job);
+  const difface::ReverseRequest request = reverseRequest(state_.get(), startStep, eta, job, token);
   return Job::start(job, state_->worker, [&engine, lq, request, seed]() -> Settle {
     at::Generator generator = engine.generator(seed);
     difface::Restoration result = engine.restore(lq, request, generator);
@@ -253,11 +256,7 @@ Napi::Value EngineWrap::RestoreFaces(const Napi::CallbackInfo& info) {
   auto* job = new Job(info.Env(), info[5]);
   job->keepAlive(info.This());
   job->keepAlive(info[0]);
-  difface::ReverseRequest request;
-  request.startStep = startStep;
-  request.eta = eta;
-  request.onStep = [job](int64_t done, int64_t total, int64_t timestep) { job->reportProgress(done, total, timestep); };
-  request.cancelled = cancelCheck(state_.get(), token, job);
+  const difface::ReverseRequest request = reverseRequest(state_.get(), startStep, eta, job, token);
   return Job::start(job, state_->worker, [&engine, faces, side, request, seed, keepEstimates]() -> Settle {
     at::Generator generator = engine.generator(seed);
     difface::FaceRestorations result = engine.restoreFaces(faces, side, request, generator, keepEstimates);

@@ -124,14 +124,7 @@ function planes(name: string, data: Buffer, info: sharp.OutputInfo, grey: boolea
 }
 
 /** Pixels to encode: RGB planes in [0, 1] and what to carry over from the input. */
-export interface PixelsToEncode {
-  width: number;
-  height: number;
-  rgb: Float32Array;
-  alpha?: Float32Array;
-  grey: boolean;
-  depth: 8 | 16;
-}
+export type PixelsToEncode = Pick<DecodedImage, 'width' | 'height' | 'rgb' | 'alpha' | 'grey' | 'depth'>;
 
 export interface EncodeOptions {
   format: OutputFormat;

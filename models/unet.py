@@ -329,8 +329,11 @@ class UNetModel(nn.Module):
         emb = F.silu(emb)
         # The torso runs in the dtype its convolutions hold (float32 unless the engine
         # converted them); the head always runs in the caller's dtype.
-        torso_dtype = self.middle_block[0].in_layers[2].weight.dtype
-        h = x.to(torso_dtype)
+        h = self.torso(x.to(self.middle_block[0].in_layers[2].weight.dtype), emb)
+        return self.out[2](F.silu(self.out[0](h.to(x.dtype)), inplace=True))
+
+    def torso(self, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """Encoder, middle and decoder, with the skip connections between them."""
         skips: List[torch.Tensor] = []
         for block in self.input_blocks:
             h = block(h, emb)
@@ -338,17 +341,10 @@ class UNetModel(nn.Module):
         h = self.middle_block(h, emb)
         for block in self.output_blocks:
             h = block(torch.cat([h, skips.pop()], dim=1), emb)
-        return self.out[2](F.silu(self.out[0](h.to(x.dtype)), inplace=True))
+        return h
 
     @torch.jit.unused
     def published_forward(self, x: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         emb = self.time_embed(sinusoidal_embedding(timesteps, self.model_channels))
-        h = x.type(self.middle_block[0].in_layers[2].weight.dtype)
-        skips = []
-        for block in self.input_blocks:
-            h = block(h, emb)
-            skips.append(h)
-        h = self.middle_block(h, emb)
-        for block in self.output_blocks:
-            h = block(torch.cat([h, skips.pop()], dim=1), emb)
+        h = self.torso(x.type(self.middle_block[0].in_layers[2].weight.dtype), emb)
         return self.out(h.type(x.dtype))
