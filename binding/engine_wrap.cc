@@ -68,8 +68,7 @@ void EngineWrap::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod("transition", &EngineWrap::Transition),
                                         InstanceMethod("step", &EngineWrap::Step),
                                         InstanceMethod("reverse", &EngineWrap::Reverse),
-                                        InstanceMethod("restore", &EngineWrap::Restore),
-                                        InstanceMethod("restoreFaces", &EngineWrap::RestoreFaces),
+                                        InstanceMethod("restoreGroups", &EngineWrap::RestoreGroups),
                                         InstanceMethod("resize", &EngineWrap::Resize),
                                         InstanceMethod("memory", &EngineWrap::Memory),
                                         InstanceMethod("resetPeakMemory", &EngineWrap::ResetPeakMemory),
@@ -215,61 +214,111 @@ Napi::Value EngineWrap::Reverse(const Napi::CallbackInfo& info) {
   });
 }
 
-// restore(lq, startStep, eta, seed, onStep, cancelToken) -> { restored, estimate }
-Napi::Value EngineWrap::Restore(const Napi::CallbackInfo& info) {
-  difface::Engine& engine = engineFor(info.Env());
-  torch::Tensor lq = TensorWrap::TensorOf(info[0], "lq");
-  const int64_t startStep = integerArg(info[1], "startStep");
-  const double eta = numberArg(info[2], "eta");
-  const uint64_t seed = seedArg(info[3]);
-  auto token = CancelTokenWrap::FlagOf(info[5]);
-  auto* job = new Job(info.Env(), info[4]);
-  job->keepAlive(info.This());
-  job->keepAlive(info[0]);
-  const difface::ReverseRequest request = reverseRequest(state_.get(), startStep, eta, job, token);
-  return Job::start(job, state_->worker, [&engine, lq, request, seed]() -> Settle {
-    at::Generator generator = engine.generator(seed);
-    difface::Restoration result = engine.restore(lq, request, generator);
-    return [result](Napi::Env env) mutable -> Napi::Value {
-      Napi::Object out = Napi::Object::New(env);
-      out.Set("restored", TensorWrap::Wrap(env, std::move(result.restored)));
-      out.Set("estimate", TensorWrap::Wrap(env, std::move(result.estimate)));
-      return out;
-    };
-  });
+namespace {
+
+// One caller's part of a shared batch, as JavaScript described it.
+struct GroupSpec {
+  bool isFaces = false;                     // faces of any sizes, or one tensor at the batch's size
+  std::vector<torch::Tensor> faces;
+  std::vector<std::vector<int64_t>> sizes;  // each face's [height, width]
+  torch::Tensor lq;
+  uint64_t seed = 0;
+  double eta = 0.0;
+  std::shared_ptr<std::atomic<bool>> token;
+  bool estimates = false;
+};
+
+GroupSpec readGroup(Napi::Value value) {
+  Napi::Env env = value.Env();
+  if (!value.IsObject()) throwJs(env, "EARG", "each group must be an object");
+  Napi::Object object = value.As<Napi::Object>();
+  GroupSpec spec;
+  Napi::Value faces = object.Get("faces");
+  if (faces.IsArray()) {
+    spec.isFaces = true;
+    Napi::Array list = faces.As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); ++i) {
+      spec.faces.push_back(TensorWrap::TensorOf(list.Get(i), "face"));
+      spec.sizes.push_back({spec.faces.back().size(-2), spec.faces.back().size(-1)});
+    }
+  } else {
+    spec.lq = TensorWrap::TensorOf(object.Get("lq"), "lq");
+  }
+  spec.seed = seedArg(object.Get("seed"));
+  spec.eta = numberArg(object.Get("eta"), "eta");
+  spec.token = CancelTokenWrap::FlagOf(object.Get("cancel"));
+  spec.estimates = object.Get("estimates").ToBoolean().Value();
+  return spec;
 }
 
-// restoreFaces(faces[], side, startStep, eta, seed, onStep, cancelToken, keepEstimates)
-//   -> { restored: NativeTensor[], estimates: NativeTensor[] }
-Napi::Value EngineWrap::RestoreFaces(const Napi::CallbackInfo& info) {
+Napi::Array wrapAll(Napi::Env env, std::vector<torch::Tensor>& tensors) {
+  Napi::Array array = Napi::Array::New(env, tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) array.Set(static_cast<uint32_t>(i), TensorWrap::Wrap(env, std::move(tensors[i])));
+  return array;
+}
+
+}  // namespace
+
+// restoreGroups(groups[], side, startStep, onStep(done, total, timestep, group))
+//   -> [{ aborted, restored, estimate }] with arrays of faces for face groups
+Napi::Value EngineWrap::RestoreGroups(const Napi::CallbackInfo& info) {
   difface::Engine& engine = engineFor(info.Env());
-  if (!info[0].IsArray()) throwJs(info.Env(), "EARG", "faces must be an array of tensors");
+  if (!info[0].IsArray()) throwJs(info.Env(), "EARG", "groups must be an array");
   Napi::Array list = info[0].As<Napi::Array>();
-  std::vector<torch::Tensor> faces;
-  for (uint32_t i = 0; i < list.Length(); ++i) faces.push_back(TensorWrap::TensorOf(list.Get(i), "face"));
+  std::vector<GroupSpec> specs;
+  for (uint32_t i = 0; i < list.Length(); ++i) specs.push_back(readGroup(list.Get(i)));
   const int64_t side = integerArg(info[1], "side");
   const int64_t startStep = integerArg(info[2], "startStep");
-  const double eta = numberArg(info[3], "eta");
-  const uint64_t seed = seedArg(info[4]);
-  auto token = CancelTokenWrap::FlagOf(info[6]);
-  const bool keepEstimates = info[7].ToBoolean().Value();
-  auto* job = new Job(info.Env(), info[5]);
+  auto* job = new Job(info.Env(), info[3]);
   job->keepAlive(info.This());
   job->keepAlive(info[0]);
-  const difface::ReverseRequest request = reverseRequest(state_.get(), startStep, eta, job, token);
-  return Job::start(job, state_->worker, [&engine, faces, side, request, seed, keepEstimates]() -> Settle {
-    at::Generator generator = engine.generator(seed);
-    difface::FaceRestorations result = engine.restoreFaces(faces, side, request, generator, keepEstimates);
-    return [result](Napi::Env env) mutable -> Napi::Value {
-      auto wrapAll = [env](std::vector<torch::Tensor>& tensors) {
-        Napi::Array array = Napi::Array::New(env, tensors.size());
-        for (size_t i = 0; i < tensors.size(); ++i) array.Set(static_cast<uint32_t>(i), TensorWrap::Wrap(env, std::move(tensors[i])));
-        return array;
+  EngineState* state = state_.get();
+  return Job::start(job, state_->worker, [&engine, specs, side, startStep, job, state]() mutable -> Settle {
+    std::vector<difface::FaceGroup> groups(specs.size());
+    for (size_t g = 0; g < specs.size(); ++g) {
+      GroupSpec& spec = specs[g];
+      difface::FaceGroup& group = groups[g];
+      group.lq = spec.isFaces ? engine.gatherFaces(spec.faces, side) : spec.lq;
+      group.generator = engine.generator(spec.seed);
+      group.eta = spec.eta;
+      const int64_t index = static_cast<int64_t>(g);
+      group.onStep = [job, index](int64_t done, int64_t total, int64_t timestep) {
+        job->reportProgress(done, total, timestep, index);
       };
-      Napi::Object out = Napi::Object::New(env);
-      out.Set("restored", wrapAll(result.restored));
-      out.Set("estimates", wrapAll(result.estimates));
-      return out;
+      group.cancelled = cancelCheck(state, spec.token, job);
+    }
+    engine.restoreGroups(groups, startStep);
+    struct Outcome {
+      bool aborted, isFaces;
+      std::vector<torch::Tensor> restored, estimates;
+    };
+    std::vector<Outcome> outcomes;
+    for (size_t g = 0; g < groups.size(); ++g) {
+      Outcome outcome{groups[g].aborted, specs[g].isFaces, {}, {}};
+      if (!outcome.aborted) {
+        if (specs[g].isFaces) {
+          outcome.restored = engine.scatterFaces(groups[g].restored, specs[g].sizes);
+          if (specs[g].estimates) outcome.estimates = engine.scatterFaces(groups[g].estimate, specs[g].sizes);
+        } else {
+          outcome.restored = {groups[g].restored};
+          outcome.estimates = {groups[g].estimate};
+        }
+      }
+      outcomes.push_back(std::move(outcome));
+    }
+    return [outcomes](Napi::Env env) mutable -> Napi::Value {
+      Napi::Array results = Napi::Array::New(env, outcomes.size());
+      for (size_t g = 0; g < outcomes.size(); ++g) {
+        Outcome& outcome = outcomes[g];
+        Napi::Object result = Napi::Object::New(env);
+        result.Set("aborted", Napi::Boolean::New(env, outcome.aborted));
+        if (!outcome.aborted) {
+          result.Set("restored", wrapAll(env, outcome.restored));
+          result.Set("estimates", wrapAll(env, outcome.estimates));
+        }
+        results.Set(static_cast<uint32_t>(g), result);
+      }
+      return results;
     };
   });
 }

@@ -42,8 +42,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value Transition(const Napi::CallbackInfo& info);
   Napi::Value Step(const Napi::CallbackInfo& info);
   Napi::Value Reverse(const Napi::CallbackInfo& info);
-  Napi::Value Restore(const Napi::CallbackInfo& info);
-  Napi::Value RestoreFaces(const Napi::CallbackInfo& info);
+  Napi::Value RestoreGroups(const Napi::CallbackInfo& info);
   Napi::Value Resize(const Napi::CallbackInfo& info);
   Napi::Value Memory(const Napi::CallbackInfo& info);
   Napi::Value ResetPeakMemory(const Napi::CallbackInfo& info);

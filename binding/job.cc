@@ -4,7 +4,7 @@ namespace binding {
 
 namespace {
 struct StepMessage {
-  int64_t done, total, timestep;
+  int64_t done, total, timestep, group;
 };
 }  // namespace
 
@@ -19,15 +19,16 @@ Job::Job(Napi::Env env, Napi::Value onStep) : deferred_(Napi::Promise::Deferred:
 
 void Job::keepAlive(Napi::Value value) { pinned_.push_back(Napi::Persistent(value)); }
 
-void Job::reportProgress(int64_t done, int64_t total, int64_t timestep) {
+void Job::reportProgress(int64_t done, int64_t total, int64_t timestep, int64_t group) {
   if (!hasOnStep_) return;
-  auto* message = new StepMessage{done, total, timestep};
+  auto* message = new StepMessage{done, total, timestep, group};
   const napi_status status = channel_.NonBlockingCall(message, [this](Napi::Env env, Napi::Function, StepMessage* m) {
     if (env != nullptr && !callbackFailed_.load()) {
       try {
         onStep_.Call({Napi::Number::New(env, static_cast<double>(m->done)),
                       Napi::Number::New(env, static_cast<double>(m->total)),
-                      Napi::Number::New(env, static_cast<double>(m->timestep))});
+                      Napi::Number::New(env, static_cast<double>(m->timestep)),
+                      Napi::Number::New(env, static_cast<double>(m->group))});
       } catch (const Napi::Error& e) {
         callbackError_ = Napi::Persistent(e.Value().As<Napi::Value>());
         callbackFailed_.store(true);

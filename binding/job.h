@@ -22,7 +22,7 @@ using Settle = std::function<Napi::Value(Napi::Env)>;
 
 class Job {
  public:
-  // onStep: a JavaScript function called with (done, total, timestep), or undefined.
+  // onStep: a JavaScript function called with (done, total, timestep, group), or undefined.
   Job(Napi::Env env, Napi::Value onStep);
   Job(const Job&) = delete;
   Job& operator=(const Job&) = delete;
@@ -37,7 +37,7 @@ class Job {
   bool callbackFailed() const { return callbackFailed_.load(); }
 
   // Worker thread. Progress is dropped when there is no callback.
-  void reportProgress(int64_t done, int64_t total, int64_t timestep);
+  void reportProgress(int64_t done, int64_t total, int64_t timestep, int64_t group = 0);
 
   // Posts `work` to the worker; it returns how to settle, or throws. Either way the
   // promise settles on the main thread and the job deletes itself there.

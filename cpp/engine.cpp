@@ -29,31 +29,32 @@ class StepPacer {
  public:
   StepPacer(const c10::Device& device, int64_t depth) : device_(device), depth_(depth) {}
 
-  void queued(int64_t done, int64_t total, int64_t timestep, const ProgressFn& report) {
+  void queued(int64_t done, int64_t total, int64_t timestep, ProgressFn report) {
     if (device_.is_cpu()) {
-      if (report) report(done, total, timestep);
+      report(done, total, timestep);
       return;
     }
     c10::Event event(device_.type());
     event.record(c10::impl::VirtualGuardImpl(device_.type()).getStream(device_));
-    inFlight_.push_back({std::move(event), done, total, timestep});
-    while (static_cast<int64_t>(inFlight_.size()) > depth_) finishOldest(report);
+    inFlight_.push_back({std::move(event), done, total, timestep, std::move(report)});
+    while (static_cast<int64_t>(inFlight_.size()) > depth_) finishOldest();
   }
 
-  void drain(const ProgressFn& report) {
-    while (!inFlight_.empty()) finishOldest(report);
+  void drain() {
+    while (!inFlight_.empty()) finishOldest();
   }
 
  private:
   struct Pending {
     c10::Event event;
     int64_t done, total, timestep;
+    ProgressFn report;
   };
 
-  void finishOldest(const ProgressFn& report) {
+  void finishOldest() {
     Pending& oldest = inFlight_.front();
     while (!oldest.event.query()) std::this_thread::sleep_for(std::chrono::microseconds(100));
-    if (report) report(oldest.done, oldest.total, oldest.timestep);
+    oldest.report(oldest.done, oldest.total, oldest.timestep);
     inFlight_.pop_front();
   }
 
@@ -197,38 +198,125 @@ torch::Tensor Engine::step(const torch::Tensor& x, int64_t index, double eta, at
   return next;
 }
 
+void Engine::runChains(std::vector<ChainControl>& controls, int64_t startStep) {
+  std::vector<Chain*> chains;
+  for (ChainControl& control : controls) chains.push_back(&control.chain);
+  const auto denoiser = [this](const torch::Tensor& x, float networkTime) { return denoise(x, networkTime); };
+  StepPacer pacer(device_, /*depth=*/2);
+  const auto observe = [&](int64_t done, int64_t total, int64_t timestep) {
+    std::vector<const ProgressFn*> reports;
+    for (ChainControl& control : controls) {
+      if (control.chain.aborted) continue;
+      if (control.cancelled && *control.cancelled && (*control.cancelled)()) {
+        control.chain.aborted = true;
+        control.chain.x = torch::Tensor();  // its memory goes now, not at the end of the batch
+        continue;
+      }
+      if (control.onStep && *control.onStep) reports.push_back(control.onStep);
+    }
+    pacer.queued(done, total, timestep, [reports](int64_t d, int64_t t, int64_t ts) {
+      for (const ProgressFn* report : reports) (*report)(d, t, ts);
+    });
+  };
+  sampler_.reverse(chains, startStep, denoiser, observe);
+  pacer.drain();
+}
+
 torch::Tensor Engine::reverse(const torch::Tensor& xN, const ReverseRequest& request, at::Generator& generator) {
   Scope scope(*this);
   checkRequest(request);
-  const torch::Tensor x = onDevice(xN, "xN", 3);
+  std::vector<ChainControl> controls(1);
+  controls[0].chain.x = onDevice(xN, "xN", 3);
+  controls[0].chain.generator = &generator;
+  controls[0].chain.eta = request.eta;
+  controls[0].onStep = &request.onStep;
+  controls[0].cancelled = &request.cancelled;
   throwIfCancelled(request.cancelled);
-  const auto denoiser = [this](const torch::Tensor& current, float networkTime) {
-    return denoise(current, networkTime);
-  };
-  StepPacer pacer(device_, /*depth=*/2);
-  const auto observe = [&](int64_t done, int64_t total, int64_t timestep) {
-    throwIfCancelled(request.cancelled);
-    pacer.queued(done, total, timestep, request.onStep);
-  };
-  const torch::Tensor last = sampler_.reverse(x, request.startStep, request.eta, generator, denoiser, observe);
-  pacer.drain(request.onStep);
-  torch::Tensor restored = Sampler::toUnitRange(last);
+  runChains(controls, request.startStep);
+  if (controls[0].chain.aborted) throw Error(codes::kAborted, "the operation was aborted");
+  torch::Tensor restored = Sampler::toUnitRange(controls[0].chain.x);
   scope.finish();
   return restored;
 }
 
 Restoration Engine::restore(const torch::Tensor& lq, const ReverseRequest& request, at::Generator& generator) {
-  Scope scope(*this);
-  checkRequest(request);
+  std::vector<FaceGroup> groups(1);
+  groups[0].lq = lq;
+  groups[0].generator = generator;
+  groups[0].eta = request.eta;
+  groups[0].onStep = request.onStep;
+  groups[0].cancelled = request.cancelled;
   throwIfCancelled(request.cancelled);
-  Restoration result;
-  result.estimate = estimate(lq);
-  throwIfCancelled(request.cancelled);
-  const torch::Tensor xN = transition(result.estimate, request.startStep, generator);
-  result.restored = reverse(xN, request, generator);
-  return result;
+  restoreGroups(groups, request.startStep);
+  if (groups[0].aborted) throw Error(codes::kAborted, "the operation was aborted");
+  return {groups[0].restored, groups[0].estimate};
 }
 
+void Engine::restoreGroups(std::vector<FaceGroup>& groups, int64_t startStep) {
+  Scope scope(*this);
+  sampler_.checkStartStep(startStep);
+  if (groups.empty()) throw Error(codes::kInvalidArgument, "restoreGroups needs at least one group");
+  std::vector<torch::Tensor> inputs;
+  for (FaceGroup& group : groups) {
+    checkRequest({startStep, group.eta, nullptr, nullptr});
+    inputs.push_back(onDevice(group.lq, "lq", 3));
+    if (inputs.back().sizes().slice(2) != inputs.front().sizes().slice(2)) {
+      throw Error(codes::kInvalidArgument, "the groups of one batch must share their height and width");
+    }
+  }
+  // One backbone call for every group, then each group's transition with its own draws.
+  const torch::Tensor estimates = (*backbone_)(inputs.size() == 1 ? inputs.front() : torch::cat(inputs, 0));
+  std::vector<ChainControl> controls(groups.size());
+  int64_t offset = 0;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    FaceGroup& group = groups[g];
+    const int64_t batch = inputs[g].size(0);
+    group.estimate = estimates.narrow(0, offset, batch);
+    offset += batch;
+    ChainControl& control = controls[g];
+    control.onStep = &group.onStep;
+    control.cancelled = &group.cancelled;
+    control.chain.generator = &group.generator;
+    control.chain.eta = group.eta;
+    if (group.cancelled && group.cancelled()) {
+      control.chain.aborted = true;
+      continue;
+    }
+    control.chain.x = sampler_.transition(group.estimate, startStep, group.generator);
+  }
+  runChains(controls, startStep);
+  for (size_t g = 0; g < groups.size(); ++g) {
+    groups[g].aborted = controls[g].chain.aborted;
+    if (!groups[g].aborted) groups[g].restored = Sampler::toUnitRange(controls[g].chain.x);
+  }
+  scope.finish();
+}
+
+torch::Tensor Engine::gatherFaces(const std::vector<torch::Tensor>& faces, int64_t side) {
+  Scope scope(*this);
+  if (faces.empty()) throw Error(codes::kInvalidArgument, "there are no faces to restore");
+  if (side < 1) throw Error(codes::kInvalidArgument, "the model's image size must be positive");
+  std::vector<torch::Tensor> resized;
+  for (const torch::Tensor& face : faces) {
+    const torch::Tensor onDev = onDevice(face, "face", 3);
+    if (onDev.size(0) != 1) throw Error(codes::kInvalidArgument, "each face must be one image, [1, 3, height, width]");
+    resized.push_back(bicubic(onDev, side, side));
+  }
+  torch::Tensor batch = resized.size() == 1 ? resized.front() : torch::cat(resized, 0);
+  scope.finish();
+  return batch;
+}
+
+std::vector<torch::Tensor> Engine::scatterFaces(const torch::Tensor& batch, const std::vector<std::vector<int64_t>>& sizes) {
+  Scope scope(*this);
+  std::vector<torch::Tensor> faces;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const torch::Tensor item = batch.narrow(0, static_cast<int64_t>(i), 1).clamp(0.0, 1.0);
+    faces.push_back(bicubic(item, sizes[i].at(0), sizes[i].at(1)).clamp(0.0, 1.0));
+  }
+  scope.finish();
+  return faces;
+}
 
 torch::Tensor Engine::resize(const torch::Tensor& x, int64_t height, int64_t width) {
   Scope scope(*this);
@@ -238,31 +326,5 @@ torch::Tensor Engine::resize(const torch::Tensor& x, int64_t height, int64_t wid
   return out;
 }
 
-FaceRestorations Engine::restoreFaces(const std::vector<torch::Tensor>& faces, int64_t side,
-                                      const ReverseRequest& request, at::Generator& generator, bool keepEstimates) {
-  Scope scope(*this);
-  checkRequest(request);
-  if (faces.empty()) throw Error(codes::kInvalidArgument, "restoreFaces needs at least one face");
-  if (side < 1) throw Error(codes::kInvalidArgument, "the model's image size must be positive");
-  std::vector<torch::Tensor> resized;
-  for (const torch::Tensor& face : faces) {
-    const torch::Tensor onDev = onDevice(face, "face", 3);
-    if (onDev.size(0) != 1) throw Error(codes::kInvalidArgument, "each face must be one image, [1, 3, height, width]");
-    resized.push_back(bicubic(onDev, side, side));
-  }
-  const Restoration batch = restore(torch::cat(resized, 0), request, generator);
-  FaceRestorations result;
-  for (size_t i = 0; i < faces.size(); ++i) {
-    const int64_t height = faces[i].size(2);
-    const int64_t width = faces[i].size(3);
-    const int64_t item = static_cast<int64_t>(i);
-    result.restored.push_back(bicubic(batch.restored.narrow(0, item, 1), height, width).clamp(0.0, 1.0));
-    if (keepEstimates) {
-      result.estimates.push_back(bicubic(batch.estimate.narrow(0, item, 1).clamp(0.0, 1.0), height, width).clamp(0.0, 1.0));
-    }
-  }
-  scope.finish();
-  return result;
-}
 
 }  // namespace difface

@@ -45,10 +45,19 @@ struct Restoration {
   torch::Tensor estimate;  // the backbone's estimate, unclamped
 };
 
-// Faces of any sizes restored together, each back at its own size.
-struct FaceRestorations {
-  std::vector<torch::Tensor> restored;   // [1, 3, h, w] in [0, 1], one per face
-  std::vector<torch::Tensor> estimates;  // the backbone's estimates, clamped to [0, 1], at the faces' sizes
+// One caller's faces in a batch shared with other callers. The group's noise comes from its
+// own generator, drawn with the group's own shape, so the group gets what it would get
+// restored alone (the shared network calls aside); its eta is its own too.
+struct FaceGroup {
+  torch::Tensor lq;          // [B, 3, H, W] in [0, 1]; every group of a batch has the same H x W
+  at::Generator generator;
+  double eta = 0.0;
+  ProgressFn onStep;
+  CancelCheck cancelled;     // asked between steps: the group then leaves the batch
+  // Results.
+  torch::Tensor estimate;    // the backbone's estimate, unclamped
+  torch::Tensor restored;    // [B, 3, H, W] in [0, 1]; undefined when aborted
+  bool aborted = false;
 };
 
 class Engine {
@@ -76,11 +85,16 @@ class Engine {
   // estimate, transition and reverse with one generator, in the published order of draws.
   Restoration restore(const torch::Tensor& lq, const ReverseRequest& request, at::Generator& generator);
 
-  // Faces [1, 3, h, w] in [0, 1] of any sizes: each is resized to side x side (antialiased
-  // bicubic, as the published code resizes), all are restored as one batch with one
-  // generator, and each result is resized back to its face's size and clamped to [0, 1].
-  FaceRestorations restoreFaces(const std::vector<torch::Tensor>& faces, int64_t side, const ReverseRequest& request,
-                                at::Generator& generator, bool keepEstimates);
+  // Several callers' groups through the networks together: one backbone call and one UNet
+  // call per step for all of them, each group's own transition and steps. A group whose
+  // caller cancels leaves at the next step and frees its memory; the others go on.
+  void restoreGroups(std::vector<FaceGroup>& groups, int64_t startStep);
+
+  // Faces [1, 3, h, w] of any sizes as one batch at side x side, each resized with
+  // antialiased bicubic interpolation, as the published code resizes faces.
+  torch::Tensor gatherFaces(const std::vector<torch::Tensor>& faces, int64_t side);
+  // The inverse: each item of a batch back at its face's [height, width], clamped to [0, 1].
+  std::vector<torch::Tensor> scatterFaces(const torch::Tensor& batch, const std::vector<std::vector<int64_t>>& sizes);
   // Antialiased bicubic resize of [B, C, h, w] to [B, C, height, width].
   torch::Tensor resize(const torch::Tensor& x, int64_t height, int64_t width);
 
@@ -92,6 +106,13 @@ class Engine {
   torch::Tensor onDevice(const torch::Tensor& tensor, const char* what, int64_t channels) const;
   void checkRequest(const ReverseRequest& request) const;
   torch::Tensor denoise(const torch::Tensor& x, float networkTime);
+  // The reverse loop over chains, with pacing, progress and cancellation per chain.
+  struct ChainControl {
+    Chain chain;
+    const ProgressFn* onStep = nullptr;
+    const CancelCheck* cancelled = nullptr;
+  };
+  void runChains(std::vector<ChainControl>& controls, int64_t startStep);
   class Scope;
 
   c10::Device device_;

@@ -50,19 +50,30 @@ torch::Tensor Sampler::step(const torch::Tensor& x, const torch::Tensor& eps, in
   return mean + z * c.sigma;
 }
 
-torch::Tensor Sampler::reverse(torch::Tensor x, int64_t startStep, double eta, at::Generator& generator,
-                               const Denoiser& denoiser, const StepObserver& observer) const {
+void Sampler::reverse(const std::vector<Chain*>& chains, int64_t startStep, const Denoiser& denoiser,
+                      const StepObserver& observer) const {
   checkStartStep(startStep);
-  const int64_t channels = x.size(1);
   for (int64_t i = startStep - 1; i >= 0; --i) {
-    const int64_t timestep = schedule_.timestep(i);
-    const torch::Tensor out = denoiser(x, schedule_.networkTime(i));
-    // The first channels are eps; a learned-variance network adds as many more, unused here.
-    const torch::Tensor eps = out.narrow(1, 0, channels);
-    x = step(x, eps, i, eta, generator);
-    if (observer) observer(startStep - i, startStep, timestep);
+    std::vector<Chain*> running;
+    std::vector<torch::Tensor> states;
+    for (Chain* chain : chains) {
+      if (chain->aborted) continue;
+      running.push_back(chain);
+      states.push_back(chain->x);
+    }
+    if (running.empty()) return;
+    const torch::Tensor out = denoiser(states.size() == 1 ? states.front() : torch::cat(states, 0),
+                                       schedule_.networkTime(i));
+    int64_t offset = 0;
+    for (Chain* chain : running) {
+      const int64_t batch = chain->x.size(0);
+      // The first channels are eps; a learned-variance network adds as many more, unused here.
+      const torch::Tensor eps = out.narrow(0, offset, batch).narrow(1, 0, chain->x.size(1));
+      chain->x = step(chain->x, eps, i, chain->eta, *chain->generator);
+      offset += batch;
+    }
+    if (observer) observer(startStep - i, startStep, schedule_.timestep(i));
   }
-  return x;
 }
 
 torch::Tensor Sampler::toUnitRange(const torch::Tensor& x) { return (x * 0.5 + 0.5).clamp(0.0, 1.0); }

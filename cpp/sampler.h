@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include <ATen/core/Generator.h>
 #include <torch/types.h>
@@ -15,8 +16,19 @@ namespace difface {
 
 // Returns the network's output for x at a training timestep (as Schedule::networkTime gives it).
 using Denoiser = std::function<torch::Tensor(const torch::Tensor& x, float networkTime)>;
-// Called after each reverse step with the number of steps done so far; may throw to stop.
+// Called after each reverse step with the number of steps done so far; may throw to stop,
+// or mark chains aborted to drop them from the rest of the loop.
 using StepObserver = std::function<void(int64_t done, int64_t total, int64_t timestep)>;
+
+// One caller's reverse chain inside a shared batch. Each chain draws its noise from its own
+// generator with its own shape, so it computes what it would compute alone; only the
+// network call is shared.
+struct Chain {
+  torch::Tensor x;               // [B, C, H, W]: x_N going in, x_0 coming out, in [-1, 1]
+  at::Generator* generator = nullptr;
+  double eta = 0.0;
+  bool aborted = false;          // set by the observer; the chain then leaves the batch
+};
 
 // The float32 numbers one reverse step applies, rounded exactly where the published code
 // rounds them.
@@ -50,9 +62,10 @@ class Sampler {
                      at::Generator& generator) const;
 
   // Steps i = startStep-1 ... 0 (the published loop starts one below the transition's
-  // step) and returns the chain's last state, in [-1, 1].
-  torch::Tensor reverse(torch::Tensor x, int64_t startStep, double eta, at::Generator& generator,
-                        const Denoiser& denoiser, const StepObserver& observer) const;
+  // step), for all chains at once: one network call per step on the chains still running,
+  // then each chain's own DDIM step. Leaves each chain's last state in chain.x.
+  void reverse(const std::vector<Chain*>& chains, int64_t startStep, const Denoiser& denoiser,
+               const StepObserver& observer) const;
 
   // [-1, 1] -> [0, 1], clamped.
   static torch::Tensor toUnitRange(const torch::Tensor& x);
