@@ -3,12 +3,14 @@
  * The `difface` command line.
  *
  *   difface restore <files or folders...> -o OUT --aligned [options]
+ *   difface serve [--port P] [--models DIR] [--max-batch B] [--max-queue Q]
  *   difface convert --unet U.pth --backbone B.pth [--config C] [--out DIR]
  *   difface --version
  */
 import { parseArgs } from 'node:util';
 
 import { UsageError, restoreCommand } from './cli-restore';
+import { serveCommand } from './cli-serve';
 import { convertCheckpoints } from './convert';
 import { DifFaceError } from './errors';
 import { userModelsDir } from './models';
@@ -31,6 +33,13 @@ const USAGE = `Usage:
       --compare          also write OUT/X.compare.png: input | backbone estimate | restored
       --json             print one JSON summary on stdout
       Exit code 0 when every input was restored, 1 when some failed, 2 for a usage error.
+  difface serve [--port P] [--host H] [--models DIR] [--device D] [--dtype T] [--threads N]
+        [--max-batch B] [--max-queue Q] [--max-body-mb M] [--timeout S]
+      Serves POST /v1/restore (the image as the body; eta, start_step, seed, format and
+      quality as query parameters), GET /healthz and GET /metrics (Prometheus). Listens on
+      127.0.0.1:8080 by default. Concurrent requests share batches of up to B faces (8);
+      past Q waiting requests (1024) it answers 503. SIGINT or SIGTERM finish the requests
+      in flight, then exit.
   difface convert --unet U.pth --backbone B.pth [--config C] [--out DIR]
       Converts the published DifFace checkpoints (iddpm_ffhq512_ema500000.pth and
       swinir_restoration512_L1.pth) into a model directory the engine loads, by default the
@@ -98,6 +107,8 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'restore':
         return await restoreCommand(rest);
+      case 'serve':
+        return await serveCommand(rest);
       case 'convert':
         return await convertCommand(rest);
       case '--version':

@@ -16,6 +16,7 @@ import {
 } from './image';
 import { ModelCard, readModelCard } from './modelcard';
 import { NativeCancelToken, NativeEngine, NativeGenerator, NativeTensor, native } from './native';
+import { BatchQueue, EngineStats } from './queue';
 import { DType, Tensor } from './tensor';
 import { Versions, versions } from './versions';
 
@@ -33,6 +34,14 @@ export interface LoadOptions {
   dtype?: DType;
   /** CPU threads for the networks. Default: every core. Process-wide in libtorch. */
   threads?: number;
+  /**
+   * Most faces that go through the networks together: concurrent calls with the same input
+   * size and start step share a batch up to this. Each keeps its own seed and eta, and gets
+   * what it would get alone. 1 turns batching off. Default 8.
+   */
+  maxBatch?: number;
+  /** Most calls that may wait; past it, calls reject at once with EQUEUEFULL. Default 1024. */
+  maxQueue?: number;
 }
 
 /** One finished reverse step. */
@@ -192,7 +201,11 @@ function checkLoadOptions(options: LoadOptions): Required<LoadOptions> {
   if (!Number.isInteger(threads) || threads < 1 || threads > 1024) {
     throw argumentError(`threads must be an integer from 1 to 1024, got ${String(options.threads)}`);
   }
-  return { device, dtype, threads };
+  const maxBatch = options.maxBatch ?? 8;
+  if (!Number.isInteger(maxBatch) || maxBatch < 1) throw argumentError(`maxBatch must be an integer of at least 1, got ${String(options.maxBatch)}`);
+  const maxQueue = options.maxQueue ?? 1024;
+  if (!Number.isInteger(maxQueue) || maxQueue < 0) throw argumentError(`maxQueue must be a non-negative integer, got ${String(options.maxQueue)}`);
+  return { device, dtype, threads, maxBatch, maxQueue };
 }
 
 function checkSeed(seed: unknown): number | bigint {
@@ -228,15 +241,17 @@ export class DifFace {
   readonly dtype: DType;
   readonly threads: number;
   readonly #engine: NativeEngine;
+  readonly #queue: BatchQueue;
   #disposed = false;
 
-  private constructor(modelDir: string, card: ModelCard, engine: NativeEngine, threads: number) {
+  private constructor(modelDir: string, card: ModelCard, engine: NativeEngine, options: Required<LoadOptions>) {
     this.modelDir = modelDir;
     this.card = card;
     this.#engine = engine;
+    this.#queue = new BatchQueue(engine, { maxBatch: options.maxBatch, maxQueue: options.maxQueue });
     this.device = engine.device;
     this.dtype = engine.dtype as DType;
-    this.threads = threads;
+    this.threads = options.threads;
   }
 
   /** The package, the libtorch it runs on, CUDA, and whether the binary was prebuilt or built here. */
@@ -258,7 +273,7 @@ export class DifFace {
         threads: checked.threads,
         schedule: card.schedule,
       });
-      return new DifFace(dir, card, engine, checked.threads);
+      return new DifFace(dir, card, engine, checked);
     } catch (error) {
       const failure = fromNative(error);
       // Options were checked above, so a refusal here is about the directory's content.
@@ -361,25 +376,32 @@ export class DifFace {
   restore(lq: Tensor, options?: RestoreOptions & { returnEstimate?: false }): Promise<Tensor<'float32'>>;
   restore(lq: Tensor, options: RestoreOptions & { returnEstimate: true }): Promise<Restoration>;
   async restore(lq: Tensor, options: RestoreOptions = {}): Promise<Tensor<'float32'> | Restoration> {
-    const engine = this.live();
+    this.live();
     const input = this.faces(lq, 'lq');
     const { startStep, eta } = this.sampling(options);
     const seed = options.seed === undefined ? randomInt(0, 2 ** 47) : checkSeed(options.seed);
     checkFunction(options.onStep, 'onStep');
     const signal = checkSignal(options.signal);
-    const reporter = new StepReporter(options.onStep);
-    const result = await this.withSignal(signal, async (token) => {
-      try {
-        return await engine.restore(input, startStep, eta, seed, reporter.callback, token);
-      } catch (error) {
-        throw this.failure(error, reporter);
-      }
+    const [height, width] = [input.shape[2] as number, input.shape[3] as number];
+    const result = await this.#queue.submit({
+      group: { lq: input, seed, eta, estimates: true },
+      faces: input.shape[0] as number,
+      key: `${height}x${width}@${startStep}`,
+      side: height,
+      startStep,
+      onStep: progressOf(options.onStep),
+      signal,
     });
-    const restored = Tensor.adopt(result.restored) as Tensor<'float32'>;
-    const estimate = Tensor.adopt(result.estimate) as Tensor<'float32'>;
+    const restored = Tensor.adopt((result.restored ?? [])[0] as NativeTensor) as Tensor<'float32'>;
+    const estimate = Tensor.adopt((result.estimates ?? [])[0] as NativeTensor) as Tensor<'float32'>;
     if (options.returnEstimate === true) return { restored, estimate, seed: BigInt(seed) };
     estimate.dispose();
     return restored;
+  }
+
+  /** Queue depth, batch sizes, outcomes and latencies of this engine's calls. */
+  stats(): EngineStats {
+    return this.#queue.stats();
   }
 
   /**
@@ -388,25 +410,26 @@ export class DifFace {
    * resized back to its own size.
    */
   async restoreDecoded(faces: readonly DecodedImage[], options: RestoreFacesOptions = {}): Promise<RestoredFace[]> {
-    const engine = this.live();
+    this.live();
     if (!Array.isArray(faces) || faces.length === 0) throw argumentError('restoreDecoded needs at least one decoded image');
     const { startStep, eta } = this.sampling(options);
     const seed = options.seed === undefined ? randomInt(0, 2 ** 47) : checkSeed(options.seed);
     checkFunction(options.onStep, 'onStep');
     const signal = checkSignal(options.signal);
+    const side = this.card.sampling.imageSize;
     const inputs = faces.map((face) => Tensor.fromFloat32(face.rgb, [1, 3, face.height, face.width]));
-    const reporter = new StepReporter(options.onStep);
     try {
-      const result = await this.withSignal(signal, async (token) => {
-        try {
-          return await engine.restoreFaces(inputs.map((t) => Tensor.native(t, 'face')), this.card.sampling.imageSize,
-            startStep, eta, seed, reporter.callback, token, options.estimates === true);
-        } catch (error) {
-          throw this.failure(error, reporter);
-        }
+      const result = await this.#queue.submit({
+        group: { faces: inputs.map((t) => Tensor.native(t, 'face')), seed, eta, estimates: options.estimates === true },
+        faces: faces.length,
+        key: `${side}x${side}@${startStep}`,
+        side,
+        startStep,
+        onStep: progressOf(options.onStep),
+        signal,
       });
-      const restored = result.restored.map((t) => Tensor.adopt(t));
-      const estimates = result.estimates.map((t) => Tensor.adopt(t));
+      const restored = (result.restored ?? []).map((t) => Tensor.adopt(t));
+      const estimates = (result.estimates ?? []).map((t) => Tensor.adopt(t));
       try {
         return await Promise.all(restored.map(async (tensor, i) => {
           const estimate = estimates[i];
@@ -480,6 +503,7 @@ export class DifFace {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    this.#queue.close();
     this.#engine.dispose();
   }
 
@@ -606,4 +630,10 @@ export async function encodeRestored(input: DecodedImage, face: RestoredFace,
       grey: input.grey, alpha: input.alpha !== undefined, depth: input.depth, seed,
     },
   };
+}
+
+/** Adapts a user's onStep to the queue's (step, total, timestep) callback. */
+function progressOf(onStep: ((progress: StepProgress) => void) | undefined) {
+  if (onStep === undefined) return undefined;
+  return (step: number, total: number, timestep: number): void => onStep({ step, total, timestep });
 }

@@ -32,7 +32,9 @@ export type ErrorCode =
   /** The native addon could not be loaded. */
   | 'ENATIVE'
   /** An image cannot be read, is not a supported format, or is too large. */
-  | 'EIMAGE';
+  | 'EIMAGE'
+  /** The engine's queue is full (maxQueue calls waiting). */
+  | 'EQUEUEFULL';
 
 export class DifFaceError extends Error {
   readonly code: ErrorCode;
@@ -56,7 +58,7 @@ export class AbortError extends DifFaceError {
 
 const KNOWN_CODES = new Set<string>([
   'EARG', 'EMODELDIR', 'ECHECKPOINT', 'ECONFIG', 'ECONVERT', 'EOUTPUT', 'EPYTHON', 'EDEVICE',
-  'EDISPOSED', 'EABORT', 'ETORCH', 'EOOM', 'ENATIVE', 'EIMAGE',
+  'EDISPOSED', 'EABORT', 'ETORCH', 'EOOM', 'ENATIVE', 'EIMAGE', 'EQUEUEFULL',
 ]);
 
 /** Turns whatever the native layer threw into a DifFaceError, keeping its code and message. */

@@ -14,6 +14,7 @@ export type { DecodedImage, DecodeOptions, ImageInput, OutputFormat } from './im
 export { resolveModels, userModelsDir, demoModelsDir } from './models';
 export type { ResolvedModels, ModelsSource } from './models';
 export { Tensor } from './tensor';
+export type { EngineStats, Quantiles } from './queue';
 export type { DType, TensorStats } from './tensor';
 export { AbortError, DifFaceError } from './errors';
 export type { ErrorCode } from './errors';
@@ -22,4 +23,6 @@ export type { ModelCard, NetworkEntry, SamplingDefaults, ScheduleSettings } from
 export { convertCheckpoints } from './convert';
 export type { ConvertOptions } from './convert';
 export { versions } from './versions';
+export { startServer } from './serve';
+export type { RunningServer, ServeOptions } from './serve';
 export type { Versions } from './versions';

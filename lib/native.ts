@@ -39,16 +39,30 @@ export interface NativeEngine {
   step(x: NativeTensor, index: number, eta: number, generator: NativeGenerator): Promise<NativeTensor>;
   reverse(xN: NativeTensor, startStep: number, eta: number, generator: NativeGenerator,
     onStep: StepCallback | undefined, cancel: NativeCancelToken | undefined): Promise<NativeTensor>;
-  restore(lq: NativeTensor, startStep: number, eta: number, seed: number | bigint,
-    onStep: StepCallback | undefined, cancel: NativeCancelToken | undefined):
-    Promise<{ restored: NativeTensor; estimate: NativeTensor }>;
-  restoreFaces(faces: NativeTensor[], side: number, startStep: number, eta: number, seed: number | bigint,
-    onStep: StepCallback | undefined, cancel: NativeCancelToken | undefined, keepEstimates: boolean):
-    Promise<{ restored: NativeTensor[]; estimates: NativeTensor[] }>;
+  restoreGroups(groups: NativeGroupSpec[], side: number, startStep: number,
+    onStep: (done: number, total: number, timestep: number, group: number) => void):
+    Promise<NativeGroupResult[]>;
   resize(x: NativeTensor, height: number, width: number): Promise<NativeTensor>;
   memory(): { currentBytes: number; peakBytes: number };
   resetPeakMemory(): void;
   dispose(): void;
+}
+
+/** One caller's part of a shared batch: faces of any sizes (resized to side), or one tensor. */
+export interface NativeGroupSpec {
+  faces?: NativeTensor[];
+  lq?: NativeTensor;
+  seed: number | bigint;
+  eta: number;
+  estimates: boolean;
+  cancel?: NativeCancelToken | undefined;
+}
+
+export interface NativeGroupResult {
+  aborted: boolean;
+  /** One tensor per face for face groups, one batch tensor otherwise. */
+  restored?: NativeTensor[];
+  estimates?: NativeTensor[];
 }
 
 export interface NativeEngineOptions {

@@ -13,9 +13,21 @@ export type DType = 'float32' | 'float16' | 'bfloat16';
 export interface TensorStats {
   count: number;
   bytes: number;
+  /** Tensors freed by the garbage collector because nobody disposed them. */
+  collected: number;
 }
 
 const handles = new WeakMap<Tensor, NativeTensor>();
+
+// The safety net: a tensor the garbage collector takes without dispose() frees its native
+// memory here (and is counted), instead of whenever the native wrapper is collected.
+let collected = 0;
+const forgotten = new FinalizationRegistry<NativeTensor>((handle) => {
+  if (!handle.disposed) {
+    collected++;
+    handle.dispose();
+  }
+});
 
 export class Tensor<D extends DType = DType, S extends readonly number[] = readonly number[]> {
   /** Copies `data` into a new float32 tensor of the given shape (on the CPU). */
@@ -33,7 +45,7 @@ export class Tensor<D extends DType = DType, S extends readonly number[] = reado
 
   /** Live tensor handles of this process and the bytes they hold. */
   static stats(): TensorStats {
-    return native().tensorStats();
+    return { ...native().tensorStats(), collected };
   }
 
   /** @internal Wraps a native tensor; not for users. */
@@ -44,6 +56,7 @@ export class Tensor<D extends DType = DType, S extends readonly number[] = reado
 
   private constructor(handle: NativeTensor) {
     handles.set(this, handle);
+    forgotten.register(this, handle, this);
   }
 
   /** The size of each dimension. */
@@ -83,6 +96,7 @@ export class Tensor<D extends DType = DType, S extends readonly number[] = reado
   /** Frees the tensor's memory. Calling it again does nothing. */
   dispose(): void {
     handles.get(this)?.dispose();
+    forgotten.unregister(this);
   }
 
   [Symbol.dispose](): void {
