@@ -60,7 +60,7 @@ describe('tensors', function () {
   it('are counted while alive, with their bytes, and dispose idempotently', function () {
     const before = Tensor.stats();
     const t = Tensor.fromFloat32(new Float32Array(1000), [10, 100]);
-    assert.deepEqual(Tensor.stats(), { count: before.count + 1, bytes: before.bytes + 4000 });
+    assert.deepEqual(Tensor.stats(), { count: before.count + 1, bytes: before.bytes + 4000, collected: before.collected });
     t.dispose();
     t.dispose();
     assert.deepEqual(Tensor.stats(), before);

@@ -64,3 +64,14 @@ export async function makeVariants(dir: string): Promise<Record<string, string>>
   fs.writeFileSync(files.truncated as string, fs.readFileSync(face).subarray(0, 20000));
   return files;
 }
+
+/** The aligned faces at side x side, as [1, 3, side, side] float planes in [0, 1]. */
+export async function facePlanes(side: number): Promise<Float32Array[]> {
+  return Promise.all(alignedFaces().map(async (file) => {
+    const { data } = await sharp(file).resize(side, side).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const count = side * side;
+    const planes = new Float32Array(3 * count);
+    for (let p = 0; p < count; p++) for (let c = 0; c < 3; c++) planes[c * count + p] = (data[p * 3 + c] as number) / 255;
+    return planes;
+  }));
+}
