@@ -70,6 +70,8 @@ void EngineWrap::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod("reverse", &EngineWrap::Reverse),
                                         InstanceMethod("restoreGroups", &EngineWrap::RestoreGroups),
                                         InstanceMethod("resize", &EngineWrap::Resize),
+                                        InstanceMethod("warpAffine", &EngineWrap::WarpAffine),
+                                        InstanceMethod("pasteFaces", &EngineWrap::PasteFaces),
                                         InstanceMethod("memory", &EngineWrap::Memory),
                                         InstanceMethod("resetPeakMemory", &EngineWrap::ResetPeakMemory),
                                         InstanceMethod("dispose", &EngineWrap::Dispose),
@@ -333,6 +335,51 @@ Napi::Value EngineWrap::Resize(const Napi::CallbackInfo& info) {
   job->keepAlive(info.This());
   job->keepAlive(info[0]);
   return Job::start(job, state_->worker, [&engine, x, height, width]() { return settleTensor(engine.resize(x, height, width)); });
+}
+
+namespace {
+difface::Affine affineArg(Napi::Value value, const char* what) {
+  const std::vector<double> numbers = numberArray(value, what);
+  if (numbers.size() != 6) throwJs(value.Env(), "EARG", std::string(what) + " must hold 6 numbers");
+  return {numbers[0], numbers[1], numbers[2], numbers[3], numbers[4], numbers[5]};
+}
+}  // namespace
+
+// warpAffine(image, outToImage[6], height, width, border[])
+Napi::Value EngineWrap::WarpAffine(const Napi::CallbackInfo& info) {
+  difface::Engine& engine = engineFor(info.Env());
+  torch::Tensor image = TensorWrap::TensorOf(info[0], "image");
+  const difface::Affine map = affineArg(info[1], "outToImage");
+  const int64_t height = integerArg(info[2], "height");
+  const int64_t width = integerArg(info[3], "width");
+  const std::vector<double> border = numberArray(info[4], "border");
+  auto* job = new Job(info.Env(), info.Env().Undefined());
+  job->keepAlive(info.This());
+  job->keepAlive(info[0]);
+  return Job::start(job, state_->worker, [&engine, image, map, height, width, border]() {
+    return settleTensor(engine.warpAffine(image, map, height, width, border));
+  });
+}
+
+// pasteFaces(canvas, faces[], canvasToFace[][6], scale)
+Napi::Value EngineWrap::PasteFaces(const Napi::CallbackInfo& info) {
+  difface::Engine& engine = engineFor(info.Env());
+  torch::Tensor canvas = TensorWrap::TensorOf(info[0], "canvas");
+  if (!info[1].IsArray() || !info[2].IsArray()) throwJs(info.Env(), "EARG", "faces and canvasToFace must be arrays");
+  Napi::Array faceList = info[1].As<Napi::Array>();
+  Napi::Array mapList = info[2].As<Napi::Array>();
+  std::vector<torch::Tensor> faces;
+  std::vector<difface::Affine> maps;
+  for (uint32_t i = 0; i < faceList.Length(); ++i) faces.push_back(TensorWrap::TensorOf(faceList.Get(i), "face"));
+  for (uint32_t i = 0; i < mapList.Length(); ++i) maps.push_back(affineArg(mapList.Get(i), "canvasToFace"));
+  const double scale = numberArg(info[3], "scale");
+  auto* job = new Job(info.Env(), info.Env().Undefined());
+  job->keepAlive(info.This());
+  job->keepAlive(info[0]);
+  job->keepAlive(info[1]);
+  return Job::start(job, state_->worker, [&engine, canvas, faces, maps, scale]() {
+    return settleTensor(engine.pasteFaces(canvas, faces, maps, scale));
+  });
 }
 
 // memory(): the device allocator's current and peak bytes (zeros on the CPU). The

@@ -44,6 +44,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value Reverse(const Napi::CallbackInfo& info);
   Napi::Value RestoreGroups(const Napi::CallbackInfo& info);
   Napi::Value Resize(const Napi::CallbackInfo& info);
+  Napi::Value WarpAffine(const Napi::CallbackInfo& info);
+  Napi::Value PasteFaces(const Napi::CallbackInfo& info);
   Napi::Value Memory(const Napi::CallbackInfo& info);
   Napi::Value ResetPeakMemory(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);

@@ -318,6 +318,25 @@ std::vector<torch::Tensor> Engine::scatterFaces(const torch::Tensor& batch, cons
   return faces;
 }
 
+torch::Tensor Engine::warpAffine(const torch::Tensor& image, const Affine& outToImage, int64_t height, int64_t width,
+                                 const std::vector<double>& border) {
+  Scope scope(*this);
+  if (height < 1 || width < 1) throw Error(codes::kInvalidArgument, "warpAffine: the size must be at least 1 x 1");
+  torch::Tensor out = difface::warpAffine(onDevice(image, "image", 0), outToImage, height, width, border);
+  scope.finish();
+  return out;
+}
+
+torch::Tensor Engine::pasteFaces(const torch::Tensor& canvas, const std::vector<torch::Tensor>& faces,
+                                 const std::vector<Affine>& canvasToFace, double scale) {
+  Scope scope(*this);
+  std::vector<torch::Tensor> onDev;
+  for (const torch::Tensor& face : faces) onDev.push_back(onDevice(face, "face", 3));
+  torch::Tensor out = difface::pasteFaces(onDevice(canvas, "canvas", 3), onDev, canvasToFace, scale);
+  scope.finish();
+  return out;
+}
+
 torch::Tensor Engine::resize(const torch::Tensor& x, int64_t height, int64_t width) {
   Scope scope(*this);
   if (height < 1 || width < 1) throw Error(codes::kInvalidArgument, "resize: the size must be at least 1 x 1");

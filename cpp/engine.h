@@ -14,6 +14,7 @@
 
 #include "cuda_graphs.h"
 #include "networks.h"
+#include "photo.h"
 #include "sampler.h"
 #include "schedule.h"
 
@@ -97,6 +98,11 @@ class Engine {
   std::vector<torch::Tensor> scatterFaces(const torch::Tensor& batch, const std::vector<std::vector<int64_t>>& sizes);
   // Antialiased bicubic resize of [B, C, h, w] to [B, C, height, width].
   torch::Tensor resize(const torch::Tensor& x, int64_t height, int64_t width);
+  // Whole photos, on the engine's device: see photo.h.
+  torch::Tensor warpAffine(const torch::Tensor& image, const Affine& outToImage, int64_t height, int64_t width,
+                           const std::vector<double>& border);
+  torch::Tensor pasteFaces(const torch::Tensor& canvas, const std::vector<torch::Tensor>& faces,
+                           const std::vector<Affine>& canvasToFace, double scale);
 
   // The device allocator's current and peak bytes (CUDA; zeros on the CPU).
   DeviceMemory memory() const { return deviceMemory(device_); }
