@@ -17,6 +17,7 @@ import {
 import { ModelCard, readModelCard } from './modelcard';
 import { NativeCancelToken, NativeEngine, NativeGenerator, NativeTensor, native } from './native';
 import { BatchQueue, EngineStats } from './queue';
+import { PhotoOptions, RestoredPhoto, restorePhotoWith } from './photo';
 import { DType, Tensor } from './tensor';
 import { Versions, versions } from './versions';
 
@@ -484,6 +485,43 @@ export class DifFace {
     }
     if (input.shape.length !== 4) throw argumentError('resize: x must have shape [batch, channels, height, width]');
     return this.call(() => engine.resize(input, height, width));
+  }
+
+  /**
+   * Restores every face of an ordinary photo: finds the faces (dlib), aligns each to the
+   * published 512 x 512 template, restores them as one batch, and pastes them back with a
+   * feathered mask into the photo upscaled (by 2 unless told otherwise).
+   */
+  async restorePhoto(input: ImageInput, options: PhotoOptions & Omit<RestoreFacesOptions, 'estimates'> = {}): Promise<RestoredPhoto> {
+    const engine = this.live();
+    return restorePhotoWith(engine, input, options, async (crops) =>
+      (await this.restoreDecoded(crops, options)).map((face) => face.rgb));
+  }
+
+  /**
+   * Cuts an image [1, C, H, W] through an affine map of pixel coordinates (output pixel ->
+   * image pixel, pixel centres at integers, as OpenCV's warpAffine), bilinear, with a
+   * constant border colour (one value per channel) outside the image.
+   */
+  async warpAffine(image: Tensor, outToImage: readonly number[], size: readonly [number, number],
+    border: readonly number[]): Promise<Tensor<'float32'>> {
+    const engine = this.live();
+    const input = Tensor.native(image, 'image');
+    if (!Array.isArray(outToImage) || outToImage.length !== 6) throw argumentError('warpAffine: outToImage must hold 6 numbers');
+    return this.call(() => engine.warpAffine(input, outToImage, size[0], size[1], border));
+  }
+
+  /**
+   * Pastes faces [1, 3, S, S] into a canvas [1, 3, H, W]: each through its map (canvas pixel
+   * -> face pixel), under a mask that covers the face's square, eroded and blurred in
+   * proportion to the face's size. `scale` is the canvas's scale to the photo the faces came from.
+   */
+  async pasteFaces(canvas: Tensor, faces: readonly Tensor[], canvasToFace: readonly (readonly number[])[],
+    scale: number): Promise<Tensor<'float32'>> {
+    const engine = this.live();
+    const target = this.faces(canvas, 'canvas');
+    if (faces.length !== canvasToFace.length) throw argumentError('pasteFaces: one map per face');
+    return this.call(() => engine.pasteFaces(target, faces.map((f) => Tensor.native(f, 'face')), [...canvasToFace], scale));
   }
 
   /** The device allocator's bytes in use now and at peak (CUDA; zeros on the CPU). */

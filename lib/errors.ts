@@ -34,7 +34,9 @@ export type ErrorCode =
   /** An image cannot be read, is not a supported format, or is too large. */
   | 'EIMAGE'
   /** The engine's queue is full (maxQueue calls waiting). */
-  | 'EQUEUEFULL';
+  | 'EQUEUEFULL'
+  /** Finding faces in a photo is not available here (no dlib), or failed. */
+  | 'EDETECT';
 
 export class DifFaceError extends Error {
   readonly code: ErrorCode;
@@ -58,7 +60,7 @@ export class AbortError extends DifFaceError {
 
 const KNOWN_CODES = new Set<string>([
   'EARG', 'EMODELDIR', 'ECHECKPOINT', 'ECONFIG', 'ECONVERT', 'EOUTPUT', 'EPYTHON', 'EDEVICE',
-  'EDISPOSED', 'EABORT', 'ETORCH', 'EOOM', 'ENATIVE', 'EIMAGE', 'EQUEUEFULL',
+  'EDISPOSED', 'EABORT', 'ETORCH', 'EOOM', 'ENATIVE', 'EIMAGE', 'EQUEUEFULL', 'EDETECT',
 ]);
 
 /** Turns whatever the native layer threw into a DifFaceError, keeping its code and message. */

@@ -24,5 +24,7 @@ export { convertCheckpoints } from './convert';
 export type { ConvertOptions } from './convert';
 export { versions } from './versions';
 export { startServer } from './serve';
+export { faceFindingAvailable } from './faces';
+export type { PhotoFace, PhotoOptions, RestoredPhoto } from './photo';
 export type { RunningServer, ServeOptions } from './serve';
 export type { Versions } from './versions';

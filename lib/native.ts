@@ -43,6 +43,8 @@ export interface NativeEngine {
     onStep: (done: number, total: number, timestep: number, group: number) => void):
     Promise<NativeGroupResult[]>;
   resize(x: NativeTensor, height: number, width: number): Promise<NativeTensor>;
+  warpAffine(image: NativeTensor, outToImage: readonly number[], height: number, width: number, border: readonly number[]): Promise<NativeTensor>;
+  pasteFaces(canvas: NativeTensor, faces: NativeTensor[], canvasToFace: (readonly number[])[], scale: number): Promise<NativeTensor>;
   memory(): { currentBytes: number; peakBytes: number };
   resetPeakMemory(): void;
   dispose(): void;

@@ -1,0 +1,187 @@
+/**
+ * Whole photos: every face found, aligned to the published 512 x 512 template, restored,
+ * and pasted back with a feathered mask into the photo upscaled.
+ */
+import sharp from 'sharp';
+
+import { DifFaceError, argumentError } from './errors';
+import { FoundFace, findFaces } from './faces';
+import { DEFAULT_MAX_PIXELS, DecodedImage, ImageInput, OutputFormat, defaultOutputFormat, encodeImage } from './image';
+import { NativeEngine } from './native';
+import { Tensor } from './tensor';
+
+/** The published 512 x 512 alignment template: eyes, nose tip, mouth corners. */
+export const FACE_TEMPLATE: readonly [number, number][] = [
+  [192.98138, 239.94708], [318.90277, 240.1936], [256.63416, 314.01935], [201.26117, 371.41043], [313.09905, 371.15118],
+];
+export const CROP_SIZE = 512;
+/** What the crop shows beyond the photo's edge, as the published tool fills it. */
+const BORDER = [135 / 255, 133 / 255, 132 / 255];
+
+type Affine = [number, number, number, number, number, number];
+
+/** The least-squares similarity transform (rotation, uniform scale, shift) taking from to to. */
+export function similarity(from: readonly [number, number][], to: readonly [number, number][]): Affine {
+  const n = from.length;
+  const mean = (points: readonly [number, number][]) =>
+    points.reduce(([sx, sy], [x, y]) => [sx + x / n, sy + y / n], [0, 0]);
+  const [fx, fy] = mean(from);
+  const [tx, ty] = mean(to);
+  let dot = 0;
+  let cross = 0;
+  let norm = 0;
+  for (let i = 0; i < n; i++) {
+    const [x, y] = [(from[i] as [number, number])[0] - fx, (from[i] as [number, number])[1] - fy];
+    const [u, v] = [(to[i] as [number, number])[0] - tx, (to[i] as [number, number])[1] - ty];
+    dot += x * u + y * v;
+    cross += x * v - y * u;
+    norm += x * x + y * y;
+  }
+  const a = dot / norm;
+  const b = cross / norm;
+  return [a, -b, tx - (a * fx - b * fy), b, a, ty - (b * fx + a * fy)];
+}
+
+export function invert([a, b, c, d, e, f]: Affine): Affine {
+  const det = a * e - b * d;
+  return [e / det, -b / det, (b * f - e * c) / det, -d / det, a / det, (d * c - a * f) / det];
+}
+
+/** first, then second. */
+export function compose(second: Affine, first: Affine): Affine {
+  const [a, b, c, d, e, f] = second;
+  const [p, q, r, s, t, u] = first;
+  return [a * p + b * s, a * q + b * t, a * r + b * u + c, d * p + e * s, d * q + e * t, d * r + e * u + f];
+}
+
+export interface PhotoOptions {
+  /** The output's scale to the input. Default 2, as published. */
+  upscale?: number;
+  /** Restore only the face nearest the photo's centre. */
+  onlyCenterFace?: boolean;
+  /** Faces narrower than this, in input pixels, are left as they are. Default 0. */
+  minFace?: number;
+  /** Draw each restored face's box on the output. */
+  drawBox?: boolean;
+  format?: OutputFormat;
+  quality?: number;
+  maxPixels?: number;
+}
+
+export interface PhotoFace {
+  /** [left, top, right, bottom] in the input's pixels. */
+  box: [number, number, number, number];
+  score: number;
+  /** Eye centres, nose tip, mouth corners, in the input's pixels. */
+  points: [number, number][];
+  /** The restored aligned face, 512 x 512, as a PNG. */
+  restored: Buffer;
+}
+
+export interface RestoredPhoto {
+  image: Buffer;
+  faces: PhotoFace[];
+  info: { input: string; width: number; height: number; format: OutputFormat; inputFormat: string; upscale: number };
+}
+
+/** A photo decoded to 8-bit RGB, upright. */
+export async function readPhoto(input: ImageInput, maxPixels: number): Promise<{ rgb: Buffer; width: number; height: number; format: string }> {
+  const name = typeof input === 'string' ? input : '<buffer>';
+  let meta: sharp.Metadata;
+  try {
+    meta = await sharp(input).metadata();
+  } catch (error) {
+    throw new DifFaceError('EIMAGE', `${name}: is not an image difface can read (${(error as Error).message})`, { cause: error });
+  }
+  const pixels = (meta.width ?? 0) * (meta.height ?? 0);
+  if (pixels > maxPixels) {
+    throw new DifFaceError('EIMAGE', `${name}: has ${meta.width} x ${meta.height} = ${pixels} pixels, more than the limit of ${maxPixels}`);
+  }
+  try {
+    const { data, info } = await sharp(input, { limitInputPixels: maxPixels, failOn: 'error' }).rotate()
+      .flatten({ background: '#ffffff' }).toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    return { rgb: data, width: info.width, height: info.height, format: meta.format === 'heif' && meta.compression === 'av1' ? 'avif' : String(meta.format) };
+  } catch (error) {
+    throw new DifFaceError('EIMAGE', `${name}: cannot be decoded (${(error as Error).message}); is the file complete?`, { cause: error });
+  }
+}
+
+function planes(rgb: Buffer | Uint8Array, count: number): Float32Array {
+  const out = new Float32Array(3 * count);
+  for (let p = 0; p < count; p++) for (let c = 0; c < 3; c++) out[c * count + p] = (rgb[3 * p + c] as number) / 255;
+  return out;
+}
+
+export function pickFaces(faces: FoundFace[], width: number, height: number, options: PhotoOptions): FoundFace[] {
+  const minFace = options.minFace ?? 0;
+  let kept = faces.filter((face) => face.box[2] - face.box[0] >= minFace);
+  if (options.onlyCenterFace === true && kept.length > 1) {
+    const distance = (face: FoundFace) => Math.hypot((face.box[0] + face.box[2]) / 2 - width / 2, (face.box[1] + face.box[3]) / 2 - height / 2);
+    kept = [kept.reduce((best, face) => (distance(face) < distance(best) ? face : best))];
+  }
+  return kept.sort((p, q) => p.box[0] - q.box[0]);
+}
+
+export function checkPhotoOptions(options: PhotoOptions): void {
+  const upscale = options.upscale ?? 2;
+  if (!Number.isInteger(upscale) || upscale < 1 || upscale > 8) throw argumentError(`upscale must be an integer from 1 to 8, got ${String(options.upscale)}`);
+  const minFace = options.minFace ?? 0;
+  if (typeof minFace !== 'number' || !(minFace >= 0)) throw argumentError(`minFace must be a non-negative number, got ${String(options.minFace)}`);
+}
+
+/** The steps of restorePhoto that need the engine; restoreFaces runs the aligned crops through it. */
+export async function restorePhotoWith(native: NativeEngine, input: ImageInput, options: PhotoOptions,
+  restoreFaces: (crops: DecodedImage[]) => Promise<Float32Array[]>): Promise<RestoredPhoto> {
+  checkPhotoOptions(options);
+  const name = typeof input === 'string' ? input : '<buffer>';
+  const upscale = options.upscale ?? 2;
+  const photo = await readPhoto(input, options.maxPixels ?? DEFAULT_MAX_PIXELS);
+  const faces = pickFaces(await findFaces(photo.rgb, photo.width, photo.height), photo.width, photo.height, options);
+  const source = Tensor.fromFloat32(planes(photo.rgb, photo.width * photo.height), [1, 3, photo.height, photo.width]);
+  const cropToPhoto = faces.map((face) => invert(similarity(face.points, FACE_TEMPLATE)));
+  const crops: DecodedImage[] = [];
+  try {
+    for (const [i, map] of cropToPhoto.entries()) {
+      const crop = Tensor.adopt(await native.warpAffine(Tensor.native(source, 'photo'), map, CROP_SIZE, CROP_SIZE, BORDER));
+      crops.push({ name: `${name}#${i}`, width: CROP_SIZE, height: CROP_SIZE, rgb: await crop.toFloat32(), grey: false, depth: 8, format: 'png' });
+      crop.dispose();
+    }
+  } finally {
+    source.dispose();
+  }
+  const restored = crops.length > 0 ? await restoreFaces(crops) : [];
+
+  const width = photo.width * upscale;
+  const height = photo.height * upscale;
+  const background = await sharp(photo.rgb, { raw: { width: photo.width, height: photo.height, channels: 3 } })
+    .resize(width, height, { kernel: 'lanczos3' }).raw().toBuffer();
+  const canvas = Tensor.fromFloat32(planes(background, width * height), [1, 3, height, width]);
+  const faceTensors = restored.map((rgb) => Tensor.fromFloat32(rgb, [1, 3, CROP_SIZE, CROP_SIZE]));
+  // A canvas pixel's centre, in the photo's pixels; then into the crop.
+  const canvasToPhoto: Affine = [1 / upscale, 0, 0.5 / upscale - 0.5, 0, 1 / upscale, 0.5 / upscale - 0.5];
+  const canvasToFace = cropToPhoto.map((map) => compose(invert(map), canvasToPhoto));
+  let pasted: Tensor;
+  try {
+    pasted = Tensor.adopt(await native.pasteFaces(Tensor.native(canvas, 'canvas'), faceTensors.map((t) => Tensor.native(t, 'face')),
+      canvasToFace, upscale));
+  } finally {
+    canvas.dispose();
+    for (const t of faceTensors) t.dispose();
+  }
+  const format = options.format ?? defaultOutputFormat(photo.format);
+  let image = await encodeImage({ width, height, rgb: await pasted.toFloat32(), grey: false, depth: 8 }, { format, ...(options.quality ? { quality: options.quality } : {}) });
+  pasted.dispose();
+  if (options.drawBox === true && faces.length > 0) {
+    const rects = faces.map(({ box: [l, t, r, b] }) =>
+      `<rect x="${l * upscale}" y="${t * upscale}" width="${(r - l) * upscale}" height="${(b - t) * upscale}" fill="none" stroke="#00ff00" stroke-width="${2 * upscale}"/>`);
+    const overlay = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${rects.join('')}</svg>`);
+    const composite = sharp(image).composite([{ input: overlay }]);
+    image = await (format === 'jpeg' ? composite.jpeg({ quality: options.quality ?? 95 }) : format === 'webp' ? composite.webp({ quality: options.quality ?? 95 }) : composite.png()).toBuffer();
+  }
+  const faceImages = await Promise.all(restored.map((rgb) => encodeImage({ width: CROP_SIZE, height: CROP_SIZE, rgb, grey: false, depth: 8 }, { format: 'png' })));
+  return {
+    image,
+    faces: faces.map((face, i) => ({ box: face.box, score: face.score, points: face.points, restored: faceImages[i] as Buffer })),
+    info: { input: name, width, height, format, inputFormat: photo.format, upscale },
+  };
+}
