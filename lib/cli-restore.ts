@@ -1,5 +1,6 @@
 /**
- * `difface restore`: aligned faces from files and folders, restored into an output folder.
+ * `difface restore`: aligned faces (--aligned) or whole photos from files and folders,
+ * restored into an output folder.
  * Every good input is restored and written even when others fail; each failure is one line
  * naming the input. Exit code 0 when all were restored, 1 when some failed, 2 for usage.
  */
@@ -11,6 +12,7 @@ import { DifFace, RestoredFace, RestoredImage, encodeRestored } from './engine';
 import { DifFaceError } from './errors';
 import { DEFAULT_MAX_PIXELS, DecodedImage, OutputFormat, decodeImage, extensionOf } from './image';
 import { DEMO_NOTICE, resolveModels } from './models';
+import { faceFindingAvailable } from './faces';
 
 export class UsageError extends Error {}
 
@@ -18,6 +20,11 @@ const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.ti
 
 interface RestoreArgs {
   inputs: string[];
+  aligned: boolean;
+  upscale: number;
+  onlyCenterFace: boolean;
+  minFace: number;
+  drawBox: boolean;
   output: string;
   models?: string;
   eta?: number;
@@ -38,6 +45,8 @@ interface Outcome {
   output?: string;
   compare?: string;
   seconds?: number;
+  /** Whole photos: the faces found, with their boxes in input pixels and where each restored face went. */
+  faces?: { box: [number, number, number, number]; output: string }[];
   error?: { code: string; message: string };
 }
 
@@ -70,11 +79,18 @@ export function parseRestoreArgs(argv: string[]): RestoreArgs {
       'max-pixels': { type: 'string' },
       compare: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      upscale: { type: 'string' },
+      'only-center-face': { type: 'boolean', default: false },
+      'min-face': { type: 'string' },
+      'draw-box': { type: 'boolean', default: false },
     },
   });
-  if (!values.aligned) {
-    throw new UsageError('whole photos (finding and aligning the faces in them) are not supported yet; if your inputs ' +
-      'are aligned face crops, as the published tool expects with --aligned, pass --aligned');
+  if (values.aligned) {
+    for (const flag of ['upscale', 'only-center-face', 'min-face', 'draw-box'] as const) {
+      if (values[flag] !== undefined && values[flag] !== false) throw new UsageError(`--${flag} is for whole photos; leave out --aligned`);
+    }
+  } else if (values.compare) {
+    throw new UsageError('--compare is for aligned faces (--aligned); whole photos write each restored face to OUT/faces/');
   }
   if (positionals.length === 0) throw new UsageError('restore needs at least one input file or folder');
   if (values.output === undefined || values.output === '') throw new UsageError('restore needs an output folder: -o OUT');
@@ -91,6 +107,11 @@ export function parseRestoreArgs(argv: string[]): RestoreArgs {
   }
   const args: RestoreArgs = {
     inputs: positionals,
+    aligned: values.aligned,
+    upscale: numberOption(values.upscale, 'upscale', (n) => isInteger(n) && n >= 1 && n <= 8, 'an integer from 1 to 8') ?? 2,
+    onlyCenterFace: values['only-center-face'],
+    minFace: numberOption(values['min-face'], 'min-face', (n) => n >= 0, 'a non-negative number of pixels') ?? 0,
+    drawBox: values['draw-box'],
     output: values.output,
     device: values.device,
     dtype: values.dtype as RestoreArgs['dtype'],
@@ -184,7 +205,7 @@ class Progress {
   private steps = 0;
   private readonly live: boolean;
 
-  constructor(private readonly total: number) {
+  constructor(private readonly total: number, private readonly noun = 'faces') {
     this.live = process.stderr.isTTY === true;
   }
 
@@ -200,7 +221,8 @@ class Progress {
     if (this.live) {
       this.draw();
     } else if (outcome.output !== undefined) {
-      process.stderr.write(`restored ${outcome.input} -> ${outcome.output} (${outcome.seconds?.toFixed(1)} s)\n`);
+      const faces = outcome.faces === undefined ? '' : `, ${outcome.faces.length} face${outcome.faces.length === 1 ? '' : 's'}`;
+      process.stderr.write(`restored ${outcome.input} -> ${outcome.output} (${outcome.seconds?.toFixed(1)} s${faces})\n`);
     }
   }
 
@@ -217,7 +239,7 @@ class Progress {
     const sinceLast = (Date.now() - this.lastDone) / 1000;
     const eta = perFace > 0 ? Math.max(0, Math.round(perFace * (this.total - this.facesDone) - sinceLast)) : 0;
     const clock = `${Math.floor(eta / 60)}:${String(eta % 60).padStart(2, '0')}`;
-    const line = `[${'='.repeat(filled)}${' '.repeat(width - filled)}] ${this.facesDone}/${this.total} faces` +
+    const line = `[${'='.repeat(filled)}${' '.repeat(width - filled)}] ${this.facesDone}/${this.total} ${this.noun}` +
       ` | step ${this.step}/${this.steps}` + (perFace > 0 ? ` | ${perFace.toFixed(1)} s/face | ETA ${clock}` : '');
     process.stderr.write(`\r${line}\x1b[K`);
   }
@@ -243,6 +265,13 @@ export async function restoreCommand(argv: string[]): Promise<number> {
   prepareOutputFolder(args.output);
 
   const engine = await DifFace.load(models.dir, { device: args.device as 'cpu', dtype: args.dtype });
+  if (!args.aligned) {
+    try {
+      return await restorePhotos(engine, files, args, outcomes, models.source === 'demo');
+    } finally {
+      engine.dispose();
+    }
+  }
   const controller = new AbortController();
   const stop = (): void => controller.abort();
   process.once('SIGINT', stop);
@@ -329,4 +358,67 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     process.removeListener('SIGINT', stop);
     engine.dispose();
   }
+}
+
+/** Whole photos, one at a time: their faces go through the networks together. */
+async function restorePhotos(engine: DifFace, files: string[], args: RestoreArgs, outcomes: Outcome[], demo: boolean): Promise<number> {
+  const finding = faceFindingAvailable();
+  if (!finding.available) {
+    for (const file of files) {
+      const outcome = failure(file, new DifFaceError('EDETECT', `${file}: ${finding.reason ?? 'faces cannot be found here'}`));
+      outcomes.push(outcome);
+      report(outcome);
+    }
+    return finishPhotos(engine, args, outcomes, demo, 0n);
+  }
+  const formats = new Map<string, OutputFormat>();
+  const names = outputNames(files, args.output, (file) => formats.get(file) ?? args.format ?? 'png');
+  const facesFolder = path.join(args.output, 'faces');
+  const progress = new Progress(files.length, 'photos');
+  const seed = BigInt(args.seed ?? Math.floor(Math.random() * 2 ** 47));
+  for (const file of files) {
+    const began = Date.now();
+    const outcome: Outcome = { input: file };
+    try {
+      const photo = await engine.restorePhoto(file, {
+        upscale: args.upscale, onlyCenterFace: args.onlyCenterFace, minFace: args.minFace, drawBox: args.drawBox,
+        quality: args.quality, maxPixels: args.maxPixels, seed, onStep: (p) => progress.onStep(p.step, p.total),
+        ...(args.format !== undefined ? { format: args.format } : {}),
+        ...(args.eta !== undefined ? { eta: args.eta } : {}),
+        ...(args.startStep !== undefined ? { startStep: args.startStep } : {}),
+      });
+      let output = names.get(file) as string;
+      output = path.join(path.dirname(output), `${path.basename(output, path.extname(output))}.${extensionOf(photo.info.format)}`);
+      if (path.resolve(output) === path.resolve(file)) {
+        throw new DifFaceError('EOUTPUT', `${file}: the output would overwrite the input; choose another output folder`);
+      }
+      writeAtomically(output, photo.image);
+      outcome.output = output;
+      outcome.faces = [];
+      if (photo.faces.length > 0) fs.mkdirSync(facesFolder, { recursive: true });
+      const stem = path.basename(output, path.extname(output));
+      photo.faces.forEach((face, i) => {
+        const faceFile = path.join(facesFolder, `${stem}_${String(i).padStart(2, '0')}.png`);
+        writeAtomically(faceFile, face.restored);
+        outcome.faces?.push({ box: face.box.map((v) => Math.round(v * 10) / 10) as [number, number, number, number], output: faceFile });
+      });
+      outcome.seconds = (Date.now() - began) / 1000;
+    } catch (error) {
+      Object.assign(outcome, failure(file, error));
+      report(outcome);
+    }
+    outcomes.push(outcome);
+    progress.faceDone(outcome);
+  }
+  progress.finish();
+  return finishPhotos(engine, args, outcomes, demo, seed);
+}
+
+function finishPhotos(engine: DifFace, args: RestoreArgs, outcomes: Outcome[], demo: boolean, seed: bigint): number {
+  if (args.json) {
+    process.stdout.write(JSON.stringify({
+      models: engine.modelDir, demo, device: engine.device, dtype: engine.dtype, seed: String(seed), results: outcomes,
+    }) + '\n');
+  }
+  return outcomes.some((o) => o.error) ? 1 : 0;
 }

@@ -2,7 +2,7 @@
 /**
  * The `difface` command line.
  *
- *   difface restore <files or folders...> -o OUT --aligned [options]
+ *   difface restore <files or folders...> -o OUT [--aligned] [options]
  *   difface serve [--port P] [--models DIR] [--max-batch B] [--max-queue Q]
  *   difface convert --unet U.pth --backbone B.pth [--config C] [--out DIR]
  *   difface --version
@@ -17,8 +17,11 @@ import { userModelsDir } from './models';
 import { versions, packageVersion } from './versions';
 
 const USAGE = `Usage:
-  difface restore <files or folders...> -o OUT --aligned [options]
-      Restores aligned face crops (any size; PNG, JPEG, WebP, TIFF, AVIF) into OUT/X.<format>.
+  difface restore <files or folders...> -o OUT [--aligned] [options]
+      With --aligned: restores aligned face crops (any size; PNG, JPEG, WebP, TIFF, AVIF)
+      into OUT/X.<format>. Without it: restores every face of whole photos, writing the
+      photo upscaled to OUT/X.<format> and each restored face to OUT/faces/X_NN.png
+      (finding faces needs dlib: apt-get install libdlib-dev libdlib-data).
       --models DIR       model directory (default: DIFFACE_MODELS, then the converted
                          weights in the user cache, then the demo models)
       --eta E            DDIM eta, 0 to 1 (default from the model card: 0.5)
@@ -31,7 +34,12 @@ const USAGE = `Usage:
       --quality Q        JPEG and WebP quality, 1 to 100 (default 95)
       --max-pixels N     refuse larger inputs from their header (default 50000000)
       --compare          also write OUT/X.compare.png: input | backbone estimate | restored
-      --json             print one JSON summary on stdout
+                         (aligned faces)
+      --upscale U        whole photos: the output's scale to the input, 1 to 8 (default 2)
+      --only-center-face whole photos: restore only the face nearest the centre
+      --min-face PIXELS  whole photos: leave faces narrower than this as they are
+      --draw-box         whole photos: draw a box around each restored face
+      --json             print one JSON summary on stdout (with each photo's faces and boxes)
       Exit code 0 when every input was restored, 1 when some failed, 2 for a usage error.
   difface serve [--port P] [--host H] [--models DIR] [--device D] [--dtype T] [--threads N]
         [--max-batch B] [--max-queue Q] [--max-body-mb M] [--timeout S]

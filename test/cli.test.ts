@@ -118,7 +118,9 @@ describe('difface restore', function () {
   });
 
   for (const [title, args, pattern] of [
-    ['without --aligned', ['restore', 'x.png', '-o', 'out'], /whole photos .* pass --aligned/],
+    ['with a photo option and --aligned', ['restore', 'x.png', '-o', 'o', '--aligned', '--upscale', '2'], /--upscale is for whole photos; leave out --aligned/],
+    ['with --compare on whole photos', ['restore', 'x.png', '-o', 'o', '--compare'], /--compare is for aligned faces/],
+    ['with an upscale above 8', ['restore', 'x.png', '-o', 'o', '--upscale', '9'], /--upscale must be an integer from 1 to 8/],
     ['without an output folder', ['restore', 'x.png', '--aligned'], /-o OUT/],
     ['with eta outside [0, 1]', ['restore', 'x.png', '-o', 'o', '--aligned', '--eta', '1.5'], /--eta must be a number from 0 to 1/],
     ['with a batch below 1', ['restore', 'x.png', '-o', 'o', '--aligned', '--batch', '0'], /--batch must be an integer of at least 1/],
