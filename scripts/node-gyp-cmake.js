@@ -21,3 +21,14 @@ const built = path.join(root, 'build', 'Release', 'difface.node');
 const copy = `${built}.${process.pid}`;
 fs.copyFileSync(built, copy);
 fs.renameSync(copy, built);
+
+// The whole-photo module (built where dlib is) goes beside it, in a folder of its own so
+// that node-gyp-build, which loads the engine, never mistakes one for the other.
+const faces = path.join(root, 'build', 'faces', 'difface_faces.node');
+const target = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'faces');
+fs.rmSync(target, { recursive: true, force: true });
+if (fs.existsSync(faces)) {
+  fs.mkdirSync(target, { recursive: true });
+  fs.copyFileSync(faces, path.join(target, 'difface_faces.node'));
+  spawnSync('strip', ['--strip-all', path.join(target, 'difface_faces.node')], { stdio: 'ignore' });
+}

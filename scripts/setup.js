@@ -45,6 +45,13 @@ const requirements = [
   { what: 'cmake', ok: () => succeeds('cmake', ['--version']), packages: ['cmake'] },
   { what: 'a C++ compiler', ok: () => succeeds('c++', ['--version']), packages: ['g++'] },
   { what: 'make', ok: () => succeeds('make', ['--version']), packages: ['make'] },
+  {
+    what: 'dlib and its face landmark model (whole photos)',
+    ok: () => fs.existsSync('/usr/share/dlib/shape_predictor_68_face_landmarks.dat') &&
+      ['/usr/lib/x86_64-linux-gnu/libblas.so', '/usr/lib/x86_64-linux-gnu/liblapack.so'].every((f) => fs.existsSync(f)) &&
+      fs.existsSync('/usr/include/dlib'),
+    packages: ['libdlib-dev', 'libdlib-data', 'libblas-dev', 'liblapack-dev'],
+  },
 ];
 
 function ensureSystemPackages() {

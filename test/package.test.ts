@@ -58,7 +58,8 @@ describe('the npm package', function () {
       'package/models/demo/difface.json', 'package/CMakeLists.txt', 'package/cpp/engine.cpp', 'package/scripts/install.js']) {
       assert.ok(listing.includes(needed), `${needed} is packed`);
     }
-    assert.ok(listing.some((f) => /^package\/prebuilds\/linux-x64\/.*\.node$/.test(f)), 'a prebuilt binary is packed');
+    assert.ok(listing.some((f) => /^package\/prebuilds\/linux-x64\/[^/]*\.node$/.test(f)), 'a prebuilt binary is packed');
+    assert.ok(listing.includes('package/prebuilds/linux-x64/faces/difface_faces.node'), 'the prebuilt whole-photo module is packed');
     const unwanted = listing.filter((f) => /^package\/(test|build|bench|\.ci)\//.test(f) || f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.startsWith('package/lib/'));
     assert.deepEqual(unwanted, []);
   });
