@@ -53,7 +53,10 @@ function loadModule(): FacesModule {
     return require(present) as FacesModule;
   } catch (error) {
     const missing = /(lib\S+\.so[\w.]*): cannot open shared object file/.exec((error as Error).message)?.[1];
-    throw new DifFaceError('EDETECT', `the face-finding module cannot load${missing ? ` (${missing} is not installed)` : ''}: ${INSTALL_DLIB}`,
+    // A prebuilt module only lacks dlib's runtime; a rebuild is needed only when the library itself is another version.
+    const fix = missing !== undefined && present.includes(`${path.sep}prebuilds${path.sep}`)
+      ? 'apt-get install libdlib19.1 libblas3 liblapack3 libdlib-data' : INSTALL_DLIB;
+    throw new DifFaceError('EDETECT', `the face-finding module cannot load${missing ? ` (${missing} is not installed)` : ''}: ${fix}`,
       { cause: error });
   }
 }

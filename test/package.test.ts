@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { repoRoot, tempDir } from './helpers/env';
+import { repoRoot, sharedDir, tempDir } from './helpers/env';
 import { alignedFaces } from './helpers/images';
 
 function run(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): { code: number | null; out: string } {
@@ -100,10 +100,34 @@ describe('the npm package', function () {
       console.log('      skipped: hiding libtorch needs root and unshare');
       this.skip();
     }
-    const hidden = run(path.join(repoRoot, 'test', 'sh', 'without-libtorch.sh'),
-      [process.execPath, path.join(app, 'node_modules', 'difface', 'dist', 'cli.js'), '--version'], { cwd: app, env: { ...env, PATH: process.env.PATH } });
+    const hidden = run(path.join(repoRoot, 'test', 'sh', 'without-libs.sh'),
+      ['libtorch*|libc10*', process.execPath, path.join(app, 'node_modules', 'difface', 'dist', 'cli.js'), '--version'], { cwd: app, env: { ...env, PATH: process.env.PATH } });
     assert.equal(hidden.code, 1, hidden.out);
     assert.match(hidden.out, /needs libtorch 1\.\d+, and libtorch\S* is not installed: apt-get install libtorch1\.\d+/);
     assert.doesNotMatch(hidden.out, /at Module\._extensions|dlopen/);
+  });
+
+  it('restores aligned faces without dlib, and says what to install for whole photos', function () {
+    if (process.getuid?.() !== 0 || spawnSync('unshare', ['--version']).status !== 0) {
+      // eslint-disable-next-line no-console
+      console.log('      skipped: hiding dlib needs root and unshare');
+      this.skip();
+    }
+    const script = [
+      "const { DifFace, resolveModels, faceFindingAvailable } = require('difface');",
+      '(async () => {',
+      '  const engine = await DifFace.load(resolveModels().dir);',
+      `  const aligned = await engine.restoreImage(${JSON.stringify(alignedFaces()[0])}, { seed: 1 });`,
+      '  console.log("aligned", aligned.image.length > 0, JSON.stringify(faceFindingAvailable()));',
+      `  await engine.restorePhoto(${JSON.stringify(path.join(sharedDir, 'testdata', 'whole', '04.jpg'))})`,
+      '    .catch((error) => console.log("photo", error.code, error.message));',
+      '  engine.dispose();',
+      '})();',
+    ].join('\n');
+    const hidden = run(path.join(repoRoot, 'test', 'sh', 'without-libs.sh'), ['libdlib*', process.execPath, '-e', script],
+      { cwd: app, env: { ...env, PATH: process.env.PATH } });
+    assert.equal(hidden.code, 0, hidden.out);
+    assert.match(hidden.out, /^aligned true \{"available":false,"reason":"[^"]*libdlib\S* is not installed/m);
+    assert.match(hidden.out, /^photo EDETECT .*libdlib\S* is not installed\): apt-get install libdlib19\.1 /m);
   });
 });
