@@ -25,6 +25,6 @@ export type { ConvertOptions } from './convert';
 export { versions } from './versions';
 export { startServer } from './serve';
 export { faceFindingAvailable } from './faces';
-export type { PhotoFace, PhotoOptions, RestoredPhoto } from './photo';
+export type { Affine, PhotoFace, PhotoOptions, RestoredPhoto } from './photo';
 export type { RunningServer, ServeOptions } from './serve';
 export type { Versions } from './versions';

@@ -18,7 +18,8 @@ export const CROP_SIZE = 512;
 /** What the crop shows beyond the photo's edge, as the published tool fills it. */
 const BORDER = [135 / 255, 133 / 255, 132 / 255];
 
-type Affine = [number, number, number, number, number, number];
+/** A map of pixel coordinates: x' = a x + b y + c, y' = d x + e y + f (pixel centres at integers, as OpenCV). */
+export type Affine = [number, number, number, number, number, number];
 
 /** The least-squares similarity transform (rotation, uniform scale, shift) taking from to to. */
 export function similarity(from: readonly [number, number][], to: readonly [number, number][]): Affine {
@@ -74,6 +75,8 @@ export interface PhotoFace {
   score: number;
   /** Eye centres, nose tip, mouth corners, in the input's pixels. */
   points: [number, number][];
+  /** The alignment: input pixels to the 512 x 512 crop's pixels (a least-squares similarity). */
+  toCrop: Affine;
   /** The restored aligned face, 512 x 512, as a PNG. */
   restored: Buffer;
 }
@@ -138,7 +141,8 @@ export async function restorePhotoWith(native: NativeEngine, input: ImageInput, 
   const photo = await readPhoto(input, options.maxPixels ?? DEFAULT_MAX_PIXELS);
   const faces = pickFaces(await findFaces(photo.rgb, photo.width, photo.height), photo.width, photo.height, options);
   const source = Tensor.fromFloat32(planes(photo.rgb, photo.width * photo.height), [1, 3, photo.height, photo.width]);
-  const cropToPhoto = faces.map((face) => invert(similarity(face.points, FACE_TEMPLATE)));
+  const photoToCrop = faces.map((face) => similarity(face.points, FACE_TEMPLATE));
+  const cropToPhoto = photoToCrop.map(invert);
   const crops: DecodedImage[] = [];
   try {
     for (const [i, map] of cropToPhoto.entries()) {
@@ -181,7 +185,8 @@ export async function restorePhotoWith(native: NativeEngine, input: ImageInput, 
   const faceImages = await Promise.all(restored.map((rgb) => encodeImage({ width: CROP_SIZE, height: CROP_SIZE, rgb, grey: false, depth: 8 }, { format: 'png' })));
   return {
     image,
-    faces: faces.map((face, i) => ({ box: face.box, score: face.score, points: face.points, restored: faceImages[i] as Buffer })),
+    faces: faces.map((face, i) => ({ box: face.box, score: face.score, points: face.points, toCrop: photoToCrop[i] as Affine,
+      restored: faceImages[i] as Buffer })),
     info: { input: name, width, height, format, inputFormat: photo.format, upscale },
   };
 }

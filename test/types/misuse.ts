@@ -14,6 +14,10 @@ export async function misuses(engine: DifFace, lq: Tensor<'float32'>): Promise<v
   const restoration: { estimate: Tensor } = await engine.restore(lq);
   // @ts-expect-error: output formats are png, jpeg and webp
   await engine.restoreImage('face.png', { format: 'gif' });
+  // @ts-expect-error: the upscale is a number, not a string
+  await engine.restorePhoto('group.jpg', { upscale: '2' });
+  // @ts-expect-error: a face's box has four numbers, not a fifth
+  (await engine.restorePhoto('group.jpg')).faces[0]?.box[4].toFixed();
   // @ts-expect-error: fromFloat32 takes a Float32Array
   Tensor.fromFloat32([1, 2, 3], [3]);
   // @ts-expect-error: a tensor's shape is read-only

@@ -2,11 +2,11 @@
 // (tsc --noEmit), here against the package and in a fresh app against its tarball.
 import {
   AbortError, DifFace, DifFaceError, Tensor, convertCheckpoints, decodeImage, encodeImage, readModelCard,
-  resolveModels, userModelsDir, demoModelsDir, versions,
+  resolveModels, userModelsDir, demoModelsDir, versions, faceFindingAvailable,
 } from 'difface';
 import type {
-  DType, DecodedImage, Device, ErrorCode, LoadOptions, ModelCard, OutputFormat, RestoredImage, Restoration,
-  StepProgress, TensorStats, Versions,
+  Affine, DType, DecodedImage, Device, ErrorCode, LoadOptions, ModelCard, OutputFormat, PhotoFace, PhotoOptions,
+  RestoredImage, RestoredPhoto, Restoration, StepProgress, TensorStats, Versions,
 } from 'difface';
 
 export async function everything(path: string, bytes: Buffer): Promise<void> {
@@ -51,6 +51,13 @@ async function using_engine(engine: DifFace, start: number, path: string, bytes:
   const format: OutputFormat = image.info.format;
   const encoded: Buffer = await encodeImage({ ...decoded, rgb: faces[0]?.rgb ?? decoded.rgb }, { format });
   const memory: number = engine.memory().peakBytes;
+  if (faceFindingAvailable().available) {
+    const options: PhotoOptions = { upscale: 4, onlyCenterFace: false, minFace: 32, drawBox: true, format: 'jpeg' };
+    const photo: RestoredPhoto = await engine.restorePhoto(path, { ...options, seed: 3 });
+    const first: PhotoFace | undefined = photo.faces[0];
+    const alignment: Affine | undefined = first?.toCrop;
+    void [photo.info.upscale, first?.box[3], first?.points.length, alignment?.[5], first?.restored.length];
+  }
   void [shape, stats, values, restored, plain, both.seed, raw, resized, images, encoded, memory, engine.timesteps, engine.defaults];
   for (const t of [noise, estimate, xN, x, restored, plain, both.restored, both.estimate, raw, resized]) t.dispose();
   engine.dispose();
