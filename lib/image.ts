@@ -47,6 +47,11 @@ function imageError(name: string, problem: string, cause?: unknown): DifFaceErro
   return new DifFaceError('EIMAGE', `${name}: ${problem}`, cause === undefined ? undefined : { cause });
 }
 
+/** The error for an image whose header reads but whose pixels do not decode. */
+export function undecodable(name: string, cause: unknown): DifFaceError {
+  return imageError(name, `cannot be decoded (${(cause as Error).message}); is the file complete?`, cause);
+}
+
 function describe(input: ImageInput): string {
   return typeof input === 'string' ? input : '<buffer>';
 }
@@ -66,11 +71,22 @@ async function readInput(input: ImageInput): Promise<Buffer> {
   }
 }
 
-/** Decodes an image; throws EIMAGE naming the input when it is not a readable, supported image. */
-export async function decodeImage(input: ImageInput, options: DecodeOptions = {}): Promise<DecodedImage> {
-  const name = describe(input);
-  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+/** An image read and checked from its header, not yet decoded. */
+export interface ProbedImage {
+  name: string;
+  bytes: Buffer;
+  meta: sharp.Metadata;
+  /** png, jpeg, webp, tiff, heif or avif. */
+  format: string;
+}
+
+/**
+ * Reads an input and checks what its header says before anything is decoded: not empty, a
+ * format difface reads, and within the pixel limit. Throws EIMAGE naming the input.
+ */
+export async function probeImage(input: ImageInput, maxPixels: number = DEFAULT_MAX_PIXELS): Promise<ProbedImage> {
   if (!Number.isInteger(maxPixels) || maxPixels < 1) throw argumentError('maxPixels must be a positive integer');
+  const name = describe(input);
   const bytes = await readInput(input);
   if (bytes.length === 0) throw imageError(name, 'is empty');
   let meta: sharp.Metadata;
@@ -88,6 +104,13 @@ export async function decodeImage(input: ImageInput, options: DecodeOptions = {}
   if (width * height > maxPixels) {
     throw imageError(name, `has ${width} x ${height} = ${width * height} pixels, more than the limit of ${maxPixels}`);
   }
+  return { name, bytes, meta, format };
+}
+
+/** Decodes an image; throws EIMAGE naming the input when it is not a readable, supported image. */
+export async function decodeImage(input: ImageInput, options: DecodeOptions = {}): Promise<DecodedImage> {
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const { name, bytes, meta, format } = await probeImage(input, maxPixels);
   const grey = (meta.channels ?? 3) - (meta.hasAlpha ? 1 : 0) === 1;
   const depth: 8 | 16 = meta.depth === 'ushort' ? 16 : 8;
   const colourspace = grey ? (depth === 16 ? 'grey16' : 'b-w') : (depth === 16 ? 'rgb16' : 'srgb');
@@ -99,7 +122,7 @@ export async function decodeImage(input: ImageInput, options: DecodeOptions = {}
       .raw({ depth: depth === 16 ? 'ushort' : 'uchar' })
       .toBuffer({ resolveWithObject: true });
   } catch (error) {
-    throw imageError(name, `cannot be decoded (${(error as Error).message}); is the file complete?`, error);
+    throw undecodable(name, error);
   }
   return planes(name, raw.data, raw.info, grey, meta.hasAlpha === true, depth, format);
 }

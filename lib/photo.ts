@@ -4,9 +4,11 @@
  */
 import sharp from 'sharp';
 
-import { DifFaceError, argumentError } from './errors';
+import { argumentError } from './errors';
 import { FoundFace, findFaces } from './faces';
-import { DEFAULT_MAX_PIXELS, DecodedImage, ImageInput, OutputFormat, defaultOutputFormat, encodeImage } from './image';
+import {
+  DEFAULT_MAX_PIXELS, DecodedImage, ImageInput, OutputFormat, defaultOutputFormat, encodeImage, probeImage, undecodable,
+} from './image';
 import { NativeEngine } from './native';
 import { Tensor } from './tensor';
 
@@ -88,24 +90,15 @@ export interface RestoredPhoto {
 }
 
 /** A photo decoded to 8-bit RGB, upright. */
+/** Decodes a photo to 8-bit sRGB, EXIF orientation applied and any alpha flattened onto white. */
 export async function readPhoto(input: ImageInput, maxPixels: number): Promise<{ rgb: Buffer; width: number; height: number; format: string }> {
-  const name = typeof input === 'string' ? input : '<buffer>';
-  let meta: sharp.Metadata;
+  const { name, bytes, format } = await probeImage(input, maxPixels);
   try {
-    meta = await sharp(input).metadata();
-  } catch (error) {
-    throw new DifFaceError('EIMAGE', `${name}: is not an image difface can read (${(error as Error).message})`, { cause: error });
-  }
-  const pixels = (meta.width ?? 0) * (meta.height ?? 0);
-  if (pixels > maxPixels) {
-    throw new DifFaceError('EIMAGE', `${name}: has ${meta.width} x ${meta.height} = ${pixels} pixels, more than the limit of ${maxPixels}`);
-  }
-  try {
-    const { data, info } = await sharp(input, { limitInputPixels: maxPixels, failOn: 'error' }).rotate()
+    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' }).rotate()
       .flatten({ background: '#ffffff' }).toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
-    return { rgb: data, width: info.width, height: info.height, format: meta.format === 'heif' && meta.compression === 'av1' ? 'avif' : String(meta.format) };
+    return { rgb: data, width: info.width, height: info.height, format };
   } catch (error) {
-    throw new DifFaceError('EIMAGE', `${name}: cannot be decoded (${(error as Error).message}); is the file complete?`, { cause: error });
+    throw undecodable(name, error);
   }
 }
 

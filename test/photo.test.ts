@@ -204,8 +204,26 @@ describe('whole photos', function () {
     assert.ok(fs.existsSync(path.join(out, 'faces', '02_03.png')));
   });
 
-  it('names a photo that is not an image', async function () {
-    await assert.rejects(engine.restorePhoto(Buffer.from('no pixels here')), (error) =>
-      error instanceof DifFaceError && error.code === 'EIMAGE' && /<buffer>: is not an image/.test(error.message));
+  it('names each bad photo and says what is wrong with it, as the aligned path does', async function () {
+    const dir = tempDir('bad-photos');
+    const empty = path.join(dir, 'empty.jpg');
+    fs.writeFileSync(empty, '');
+    const gif = path.join(dir, 'moving.gif');
+    fs.writeFileSync(gif, await sharp({ create: { width: 8, height: 8, channels: 3, background: '#888' } }).gif().toBuffer());
+    const whole = fs.readFileSync(path.join(wholeDir, '00.jpg'));
+    const truncated = path.join(dir, 'truncated.jpg');
+    fs.writeFileSync(truncated, whole.subarray(0, Math.floor(whole.length / 3)));
+    const cases: [string | Buffer, RegExp, object?][] = [
+      [Buffer.from('no pixels here'), /^<buffer>: is not an image/],
+      [empty, /empty\.jpg: is empty$/],
+      [path.join(dir, 'missing.png'), /missing\.png: cannot be read \(no such file\)/],
+      [gif, /moving\.gif: is a gif image; difface reads PNG/],
+      [truncated, /truncated\.jpg: cannot be decoded .*is the file complete\?/],
+      [path.join(wholeDir, '00.jpg'), /00\.jpg: has \d+ x \d+ = \d+ pixels, more than the limit of 1000/, { maxPixels: 1000 }],
+    ];
+    for (const [input, message, options] of cases) {
+      await assert.rejects(engine.restorePhoto(input, options), (error) =>
+        error instanceof DifFaceError && error.code === 'EIMAGE' && message.test(error.message), String(message));
+    }
   });
 });
