@@ -12,7 +12,7 @@ import { randomInt } from 'node:crypto';
 
 import { AbortError, DifFaceError, argumentError, fromNative } from './errors';
 import {
-  DecodedImage, ImageInput, OutputFormat, compareStrip, decodeImage, defaultOutputFormat, encodeImage,
+  DecodedImage, ImageInput, OutputFormat, checkEncodeOptions, compareStrip, decodeImage, defaultOutputFormat, encodeImage,
 } from './image';
 import { ModelCard, readModelCard } from './modelcard';
 import { NativeCancelToken, NativeEngine, NativeGenerator, NativeTensor, native } from './native';
@@ -220,6 +220,15 @@ function checkSeed(seed: unknown): number | bigint {
   return seed;
 }
 
+/** A fresh seed when the caller gave none: below 2^47, so it prints and parses as a plain number. */
+export function randomSeed(): number {
+  return randomInt(0, 2 ** 47);
+}
+
+function seedOf(seed: unknown): number | bigint {
+  return seed === undefined ? randomSeed() : checkSeed(seed);
+}
+
 function checkFunction(value: unknown, what: string): void {
   if (value !== undefined && typeof value !== 'function') throw argumentError(`${what} must be a function`);
 }
@@ -380,7 +389,7 @@ export class DifFace {
     this.live();
     const input = this.faces(lq, 'lq');
     const { startStep, eta } = this.sampling(options);
-    const seed = options.seed === undefined ? randomInt(0, 2 ** 47) : checkSeed(options.seed);
+    const seed = seedOf(options.seed);
     checkFunction(options.onStep, 'onStep');
     const signal = checkSignal(options.signal);
     const [height, width] = [input.shape[2] as number, input.shape[3] as number];
@@ -414,7 +423,7 @@ export class DifFace {
     this.live();
     if (!Array.isArray(faces) || faces.length === 0) throw argumentError('restoreDecoded needs at least one decoded image');
     const { startStep, eta } = this.sampling(options);
-    const seed = options.seed === undefined ? randomInt(0, 2 ** 47) : checkSeed(options.seed);
+    const seed = seedOf(options.seed);
     checkFunction(options.onStep, 'onStep');
     const signal = checkSignal(options.signal);
     const side = this.card.sampling.imageSize;
@@ -461,8 +470,9 @@ export class DifFace {
     const batchSize = options.batchSize ?? (this.device === 'cpu' ? 1 : 4);
     if (!Number.isInteger(batchSize) || batchSize < 1) throw argumentError(`batchSize must be an integer of at least 1, got ${String(options.batchSize)}`);
     checkFunction(options.onImage, 'onImage');
+    checkEncodeOptions(options);
     const decoded = await Promise.all(inputs.map((input) => decodeImage(input, { ...(options.maxPixels !== undefined ? { maxPixels: options.maxPixels } : {}) })));
-    const seed = options.seed === undefined ? BigInt(randomInt(0, 2 ** 47)) : BigInt(checkSeed(options.seed));
+    const seed = BigInt(seedOf(options.seed));
     const results: RestoredImage[] = [];
     for (let start = 0; start < decoded.length; start += batchSize) {
       const batch = decoded.slice(start, start + batchSize);
@@ -652,13 +662,10 @@ class StepReporter {
 export async function encodeRestored(input: DecodedImage, face: RestoredFace,
   options: { format?: OutputFormat; quality?: number; compare?: boolean }, seed: bigint): Promise<RestoredImage> {
   const format = options.format ?? defaultOutputFormat(input.format);
-  if (!['png', 'jpeg', 'webp'].includes(format)) throw argumentError(`format must be 'png', 'jpeg' or 'webp', got ${String(format)}`);
-  const quality = options.quality ?? 95;
-  if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw argumentError(`quality must be an integer from 1 to 100, got ${String(options.quality)}`);
   const image = await encodeImage({
     width: input.width, height: input.height, rgb: face.rgb, grey: input.grey, depth: input.depth,
     ...(input.alpha ? { alpha: input.alpha } : {}),
-  }, { format, quality });
+  }, { format, ...(options.quality !== undefined ? { quality: options.quality } : {}) });
   const compare = options.compare === true && face.estimate ? await compareStrip(input, face.estimate, face.rgb) : undefined;
   return {
     image,

@@ -153,6 +153,21 @@ export interface EncodeOptions {
   format: OutputFormat;
   /** JPEG and WebP quality, 1 to 100. Default 95. */
   quality?: number;
+  /** An image of the same size (an SVG, say) drawn over the pixels before they are encoded. */
+  overlay?: Buffer;
+}
+
+const WRITABLE: readonly OutputFormat[] = ['png', 'jpeg', 'webp'];
+
+/** Refuses an output format or quality that encodeImage cannot honour; callers check before costly work. */
+export function checkEncodeOptions(options: { format?: unknown; quality?: unknown }): void {
+  if (options.format !== undefined && !WRITABLE.includes(options.format as OutputFormat)) {
+    throw argumentError(`format must be 'png', 'jpeg' or 'webp', got ${String(options.format)}`);
+  }
+  const quality = options.quality;
+  if (quality !== undefined && (!Number.isInteger(quality) || (quality as number) < 1 || (quality as number) > 100)) {
+    throw argumentError(`quality must be an integer from 1 to 100, got ${String(quality)}`);
+  }
 }
 
 function quantize(value: number, top: number): number {
@@ -166,6 +181,7 @@ function quantize(value: number, top: number): number {
  * and a 16-bit input stays 16-bit in PNG.
  */
 export async function encodeImage(pixels: PixelsToEncode, options: EncodeOptions): Promise<Buffer> {
+  checkEncodeOptions(options);
   const { width, height, rgb, grey } = pixels;
   const format = options.format;
   const quality = options.quality ?? 95;
@@ -194,6 +210,7 @@ export async function encodeImage(pixels: PixelsToEncode, options: EncodeOptions
   if (pixels.alpha && format === 'jpeg') image = image.flatten({ background: '#ffffff' });
   if (sixteen) image = image.toColourspace(grey ? 'grey16' : 'rgb16');
   else if (grey) image = image.toColourspace('b-w');
+  if (options.overlay !== undefined) image = image.composite([{ input: options.overlay }]);
   if (format === 'png') return image.png({ compressionLevel: 6 }).toBuffer();
   if (format === 'jpeg') return image.jpeg({ quality, mozjpeg: true }).toBuffer();
   return image.webp({ quality }).toBuffer();

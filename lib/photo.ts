@@ -7,7 +7,8 @@ import sharp from 'sharp';
 import { argumentError } from './errors';
 import { FoundFace, findFaces } from './faces';
 import {
-  DEFAULT_MAX_PIXELS, DecodedImage, ImageInput, OutputFormat, defaultOutputFormat, encodeImage, probeImage, undecodable,
+  DEFAULT_MAX_PIXELS, DecodedImage, ImageInput, OutputFormat, checkEncodeOptions, defaultOutputFormat, encodeImage, probeImage,
+  undecodable,
 } from './image';
 import { NativeEngine } from './native';
 import { Tensor } from './tensor';
@@ -89,14 +90,13 @@ export interface RestoredPhoto {
   info: { input: string; width: number; height: number; format: OutputFormat; inputFormat: string; upscale: number };
 }
 
-/** A photo decoded to 8-bit RGB, upright. */
 /** Decodes a photo to 8-bit sRGB, EXIF orientation applied and any alpha flattened onto white. */
-export async function readPhoto(input: ImageInput, maxPixels: number): Promise<{ rgb: Buffer; width: number; height: number; format: string }> {
+export async function readPhoto(input: ImageInput, maxPixels: number): Promise<{ name: string; rgb: Buffer; width: number; height: number; format: string }> {
   const { name, bytes, format } = await probeImage(input, maxPixels);
   try {
     const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' }).rotate()
       .flatten({ background: '#ffffff' }).toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
-    return { rgb: data, width: info.width, height: info.height, format };
+    return { name, rgb: data, width: info.width, height: info.height, format };
   } catch (error) {
     throw undecodable(name, error);
   }
@@ -118,18 +118,25 @@ export function pickFaces(faces: FoundFace[], width: number, height: number, opt
   return kept.sort((p, q) => p.box[0] - q.box[0]);
 }
 
+/** Each face's box, outlined in green, as an SVG the size of the output. */
+function boxesOverlay(faces: readonly FoundFace[], width: number, height: number, upscale: number): Buffer {
+  const rects = faces.map(({ box: [l, t, r, b] }) =>
+    `<rect x="${l * upscale}" y="${t * upscale}" width="${(r - l) * upscale}" height="${(b - t) * upscale}" fill="none" stroke="#00ff00" stroke-width="${2 * upscale}"/>`);
+  return Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${rects.join('')}</svg>`);
+}
+
 export function checkPhotoOptions(options: PhotoOptions): void {
   const upscale = options.upscale ?? 2;
   if (!Number.isInteger(upscale) || upscale < 1 || upscale > 8) throw argumentError(`upscale must be an integer from 1 to 8, got ${String(options.upscale)}`);
   const minFace = options.minFace ?? 0;
   if (typeof minFace !== 'number' || !(minFace >= 0)) throw argumentError(`minFace must be a non-negative number, got ${String(options.minFace)}`);
+  checkEncodeOptions(options);
 }
 
 /** The steps of restorePhoto that need the engine; restoreFaces runs the aligned crops through it. */
 export async function restorePhotoWith(native: NativeEngine, input: ImageInput, options: PhotoOptions,
   restoreFaces: (crops: DecodedImage[]) => Promise<Float32Array[]>): Promise<RestoredPhoto> {
   checkPhotoOptions(options);
-  const name = typeof input === 'string' ? input : '<buffer>';
   const upscale = options.upscale ?? 2;
   const photo = await readPhoto(input, options.maxPixels ?? DEFAULT_MAX_PIXELS);
   const faces = pickFaces(await findFaces(photo.rgb, photo.width, photo.height), photo.width, photo.height, options);
@@ -140,7 +147,7 @@ export async function restorePhotoWith(native: NativeEngine, input: ImageInput, 
   try {
     for (const [i, map] of cropToPhoto.entries()) {
       const crop = Tensor.adopt(await native.warpAffine(Tensor.native(source, 'photo'), map, CROP_SIZE, CROP_SIZE, BORDER));
-      crops.push({ name: `${name}#${i}`, width: CROP_SIZE, height: CROP_SIZE, rgb: await crop.toFloat32(), grey: false, depth: 8, format: 'png' });
+      crops.push({ name: `${photo.name}#${i}`, width: CROP_SIZE, height: CROP_SIZE, rgb: await crop.toFloat32(), grey: false, depth: 8, format: 'png' });
       crop.dispose();
     }
   } finally {
@@ -156,7 +163,7 @@ export async function restorePhotoWith(native: NativeEngine, input: ImageInput, 
   const faceTensors = restored.map((rgb) => Tensor.fromFloat32(rgb, [1, 3, CROP_SIZE, CROP_SIZE]));
   // A canvas pixel's centre, in the photo's pixels; then into the crop.
   const canvasToPhoto: Affine = [1 / upscale, 0, 0.5 / upscale - 0.5, 0, 1 / upscale, 0.5 / upscale - 0.5];
-  const canvasToFace = cropToPhoto.map((map) => compose(invert(map), canvasToPhoto));
+  const canvasToFace = photoToCrop.map((map) => compose(map, canvasToPhoto));
   let pasted: Tensor;
   try {
     pasted = Tensor.adopt(await native.pasteFaces(Tensor.native(canvas, 'canvas'), faceTensors.map((t) => Tensor.native(t, 'face')),
@@ -166,20 +173,22 @@ export async function restorePhotoWith(native: NativeEngine, input: ImageInput, 
     for (const t of faceTensors) t.dispose();
   }
   const format = options.format ?? defaultOutputFormat(photo.format);
-  let image = await encodeImage({ width, height, rgb: await pasted.toFloat32(), grey: false, depth: 8 }, { format, ...(options.quality ? { quality: options.quality } : {}) });
-  pasted.dispose();
-  if (options.drawBox === true && faces.length > 0) {
-    const rects = faces.map(({ box: [l, t, r, b] }) =>
-      `<rect x="${l * upscale}" y="${t * upscale}" width="${(r - l) * upscale}" height="${(b - t) * upscale}" fill="none" stroke="#00ff00" stroke-width="${2 * upscale}"/>`);
-    const overlay = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${rects.join('')}</svg>`);
-    const composite = sharp(image).composite([{ input: overlay }]);
-    image = await (format === 'jpeg' ? composite.jpeg({ quality: options.quality ?? 95 }) : format === 'webp' ? composite.webp({ quality: options.quality ?? 95 }) : composite.png()).toBuffer();
+  // Boxes are drawn over the pixels before the one encoding, so a lossy format is not encoded twice.
+  const overlay = options.drawBox === true && faces.length > 0 ? boxesOverlay(faces, width, height, upscale) : undefined;
+  let rgb: Float32Array;
+  try {
+    rgb = await pasted.toFloat32();
+  } finally {
+    pasted.dispose();
   }
+  const image = await encodeImage({ width, height, rgb, grey: false, depth: 8 }, {
+    format, ...(options.quality !== undefined ? { quality: options.quality } : {}), ...(overlay ? { overlay } : {}),
+  });
   const faceImages = await Promise.all(restored.map((rgb) => encodeImage({ width: CROP_SIZE, height: CROP_SIZE, rgb, grey: false, depth: 8 }, { format: 'png' })));
   return {
     image,
     faces: faces.map((face, i) => ({ box: face.box, score: face.score, points: face.points, toCrop: photoToCrop[i] as Affine,
       restored: faceImages[i] as Buffer })),
-    info: { input: name, width, height, format, inputFormat: photo.format, upscale },
+    info: { input: photo.name, width, height, format, inputFormat: photo.format, upscale },
   };
 }

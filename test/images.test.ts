@@ -4,7 +4,7 @@ import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
 import sharp from 'sharp';
 
-import { DifFace, DifFaceError, Tensor, decodeImage, demoModelsDir, readModelCard } from 'difface';
+import { DifFace, DifFaceError, Tensor, decodeImage, demoModelsDir, encodeImage, readModelCard } from 'difface';
 
 import { runPython, tempDir, testPyDir } from './helpers/env';
 import { alignedFaces, makeVariants, meanDifference } from './helpers/images';
@@ -121,5 +121,16 @@ describe('images through the demo models', function () {
     await rejectsWith(engine.restoreImage('/nonexistent/face.png'), 'EIMAGE', /face\.png: cannot be read \(no such file\)/);
     await rejectsWith(engine.restoreImage(files.png as string, { maxPixels: 1000 }), 'EIMAGE', /512 x 512 = 262144 pixels, more than the limit of 1000/);
     await rejectsWith(engine.restoreImage(Buffer.from('nope')), 'EIMAGE', /<buffer>: is not an image/);
+  });
+
+  it('refuses an output format or quality it cannot write before restoring anything', async function () {
+    const before = engine.stats().batches;
+    await rejectsWith(engine.restoreImage(files.png as string, { format: 'gif' as never }), 'EARG', /format must be 'png', 'jpeg' or 'webp', got gif/);
+    await rejectsWith(engine.restoreImages([files.png as string], { quality: 0 }), 'EARG', /quality must be an integer from 1 to 100, got 0/);
+    await rejectsWith(engine.restorePhoto(files.png as string, { format: 'bmp' as never }), 'EARG', /format must be .*got bmp/);
+    await rejectsWith(engine.restorePhoto(files.png as string, { quality: 101 }), 'EARG', /quality must be .*got 101/);
+    assert.equal(engine.stats().batches, before, 'no batch ran');
+    const decoded = await decodeImage(files.png as string);
+    await rejectsWith(encodeImage(decoded, { format: 'jpeg', quality: 2.5 }), 'EARG', /quality must be .*got 2\.5/);
   });
 });
