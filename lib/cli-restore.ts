@@ -8,9 +8,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { DifFace, RestoredFace, RestoredImage, encodeRestored } from './engine';
+import { DifFace, RestoredFace, RestoredImage, encodeRestored, randomSeed } from './engine';
 import { DifFaceError } from './errors';
-import { DEFAULT_MAX_PIXELS, DecodedImage, OutputFormat, decodeImage, extensionOf } from './image';
+import { DEFAULT_MAX_PIXELS, DecodedImage, OutputFormat, decodeImage, defaultOutputFormat, extensionOf } from './image';
 import { DEMO_NOTICE, resolveModels } from './models';
 import { faceFindingAvailable } from './faces';
 
@@ -182,6 +182,13 @@ function writeAtomically(file: string, bytes: Buffer): void {
   }
 }
 
+/** Refuses an output path that is the input itself: inputs are never overwritten. */
+function checkNotInput(output: string, input: string): void {
+  if (path.resolve(output) === path.resolve(input)) {
+    throw new DifFaceError('EOUTPUT', `${input}: the output would overwrite the input; choose another output folder`);
+  }
+}
+
 /** One output name per input: OUT/X.<ext>, with -2, -3... when two inputs share a name. */
 function outputNames(files: string[], folder: string, format: (file: string) => OutputFormat): Map<string, string> {
   const taken = new Set<string>();
@@ -289,11 +296,11 @@ export async function restoreCommand(argv: string[]): Promise<number> {
         report(outcomes[outcomes.length - 1] as Outcome);
       }
     }
-    const formatOf = new Map(decoded.map((d) => [d.name, args.format ?? (d.format === 'jpeg' || d.format === 'webp' ? d.format : 'png')] as const));
+    const formatOf = new Map(decoded.map((d) => [d.name, args.format ?? defaultOutputFormat(d.format)] as const));
     const names = outputNames(decoded.map((d) => d.name), args.output, (file) => formatOf.get(file) as OutputFormat);
     const progress = new Progress(decoded.length);
     const batchSize = args.batch ?? (engine.device === 'cpu' ? 1 : 4);
-    const seed = BigInt(args.seed ?? Math.floor(Math.random() * 2 ** 47));
+    const seed = BigInt(args.seed ?? randomSeed());
     for (let start = 0; start < decoded.length && !controller.signal.aborted; start += batchSize) {
       const batch = decoded.slice(start, start + batchSize);
       const began = Date.now();
@@ -320,9 +327,7 @@ export async function restoreCommand(argv: string[]): Promise<number> {
         const output = names.get(image.name) as string;
         const outcome: Outcome = { input: image.name };
         try {
-          if (path.resolve(output) === path.resolve(image.name)) {
-            throw new DifFaceError('EOUTPUT', `${image.name}: the output would overwrite the input; choose another output folder`);
-          }
+          checkNotInput(output, image.name);
           const restored: RestoredImage = await encodeRestored(image, faces[i] as RestoredFace, {
             format: formatOf.get(image.name) as OutputFormat, quality: args.quality, compare: args.compare,
           }, seed);
@@ -346,14 +351,8 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     if (controller.signal.aborted) {
       process.stderr.write('difface: interrupted; the faces restored so far were written\n');
     }
-    if (args.json) {
-      process.stdout.write(JSON.stringify({
-        models: models.dir, demo: models.source === 'demo', device: engine.device, dtype: engine.dtype, seed: String(seed),
-        results: outcomes,
-      }) + '\n');
-    }
-    if (controller.signal.aborted) return 130;
-    return outcomes.some((o) => o.error) ? 1 : 0;
+    const status = finish(engine, args, outcomes, models.source === 'demo', seed);
+    return controller.signal.aborted ? 130 : status;
   } finally {
     process.removeListener('SIGINT', stop);
     engine.dispose();
@@ -369,13 +368,13 @@ async function restorePhotos(engine: DifFace, files: string[], args: RestoreArgs
       outcomes.push(outcome);
       report(outcome);
     }
-    return finishPhotos(engine, args, outcomes, demo, 0n);
+    return finish(engine, args, outcomes, demo, 0n);
   }
-  const formats = new Map<string, OutputFormat>();
-  const names = outputNames(files, args.output, (file) => formats.get(file) ?? args.format ?? 'png');
+  // A photo's output format is known once it is decoded; the name's extension follows it below.
+  const names = outputNames(files, args.output, () => args.format ?? 'png');
   const facesFolder = path.join(args.output, 'faces');
   const progress = new Progress(files.length, 'photos');
-  const seed = BigInt(args.seed ?? Math.floor(Math.random() * 2 ** 47));
+  const seed = BigInt(args.seed ?? randomSeed());
   for (const file of files) {
     const began = Date.now();
     const outcome: Outcome = { input: file };
@@ -389,9 +388,7 @@ async function restorePhotos(engine: DifFace, files: string[], args: RestoreArgs
       });
       let output = names.get(file) as string;
       output = path.join(path.dirname(output), `${path.basename(output, path.extname(output))}.${extensionOf(photo.info.format)}`);
-      if (path.resolve(output) === path.resolve(file)) {
-        throw new DifFaceError('EOUTPUT', `${file}: the output would overwrite the input; choose another output folder`);
-      }
+      checkNotInput(output, file);
       writeAtomically(output, photo.image);
       outcome.output = output;
       outcome.faces = [];
@@ -411,10 +408,11 @@ async function restorePhotos(engine: DifFace, files: string[], args: RestoreArgs
     progress.faceDone(outcome);
   }
   progress.finish();
-  return finishPhotos(engine, args, outcomes, demo, seed);
+  return finish(engine, args, outcomes, demo, seed);
 }
 
-function finishPhotos(engine: DifFace, args: RestoreArgs, outcomes: Outcome[], demo: boolean, seed: bigint): number {
+/** Prints the --json summary; the exit status: 1 when any input failed. */
+function finish(engine: DifFace, args: RestoreArgs, outcomes: Outcome[], demo: boolean, seed: bigint): number {
   if (args.json) {
     process.stdout.write(JSON.stringify({
       models: engine.modelDir, demo, device: engine.device, dtype: engine.dtype, seed: String(seed), results: outcomes,

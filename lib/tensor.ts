@@ -50,8 +50,7 @@ export class Tensor<D extends DType = DType, S extends readonly number[] = reado
 
   /** @internal Wraps a native tensor; not for users. */
   static adopt(handle: NativeTensor): Tensor {
-    const tensor = new Tensor(handle);
-    return tensor;
+    return new Tensor(handle);
   }
 
   private constructor(handle: NativeTensor) {
