@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import { demoModelsDir } from 'difface';
 
 import { repoRoot, tempDir } from './helpers/env';
-import { alignedFaces, makeVariants } from './helpers/images';
+import { alignedFaces, imageVariants } from './helpers/images';
 
 interface Run {
   code: number | null;
@@ -43,7 +43,7 @@ describe('difface restore', function () {
   let mixed: string;
 
   before(async function () {
-    files = await makeVariants(tempDir('variants'));
+    files = await imageVariants();
     mixed = tempDir('mixed');
     for (const name of ['small', 'wide', 'jpeg', 'text', 'empty', 'truncated']) {
       fs.copyFileSync(files[name] as string, path.join(mixed, path.basename(files[name] as string)));

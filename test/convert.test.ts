@@ -6,9 +6,12 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { DifFace, DifFaceError, ModelCard, Tensor, convertCheckpoints, readModelCard } from 'difface';
+import { DifFace, Tensor, convertCheckpoints, readModelCard } from 'difface';
+import type { ErrorCode, ModelCard } from 'difface';
 
 import { repoRoot, runPython, smallReferenceDir, tempDir } from './helpers/env';
+import { rejectsWith } from './helpers/errors';
+import { smallConversion } from './helpers/fixtures';
 import { maxAbsDiff, readNpy } from './helpers/npy';
 
 const smallUnet = path.join(smallReferenceDir, 'unet.pth');
@@ -19,15 +22,8 @@ function sha256(file: string): string {
   return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
-async function convertFails(options: Parameters<typeof convertCheckpoints>[0], code: string): Promise<string> {
-  try {
-    await convertCheckpoints(options);
-  } catch (error) {
-    assert.ok(error instanceof DifFaceError, String(error));
-    assert.equal(error.code, code, error.message);
-    return error.message;
-  }
-  assert.fail(`expected the conversion to fail with ${code}`);
+async function convertFails(options: Parameters<typeof convertCheckpoints>[0], code: ErrorCode): Promise<string> {
+  return (await rejectsWith(convertCheckpoints(options), code)).message;
 }
 
 /** Rewrites a checkpoint through Python: drop, rename or reshape entries, or change its style. */
@@ -46,9 +42,10 @@ describe('difface convert', function () {
   let out: string;
   let card: ModelCard;
 
+  // Shared with the files that load the small model: loading writes nothing, so the folder
+  // still holds only what convert wrote.
   before(async function () {
-    out = path.join(tempDir('convert'), 'models');
-    card = await convertCheckpoints({ unet: smallUnet, backbone: smallBackbone, config: smallConfig, out });
+    ({ out, card } = await smallConversion());
   });
 
   it('writes both TorchScript networks and a model card', function () {

@@ -1,13 +1,14 @@
 // CUDA: the same engine on a GPU. Skipped, with the reason, where libtorch has no CUDA or
-// no GPU is visible; run on a GPU machine (see bench/gpu/README.md).
+// no GPU is visible; run on a GPU machine (see bench/gpu/pack.sh and bench/gpu/device.sh).
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { DifFace, Tensor, convertCheckpoints, versions } from 'difface';
+import { DifFace, convertCheckpoints, versions } from 'difface';
 
 import { runPython, tempDir, testPyDir } from './helpers/env';
 import { maxAbsDiff, readNpy } from './helpers/npy';
+import { toTensor } from './helpers/tensors';
 
 const config = {
   unet_config: {
@@ -34,10 +35,7 @@ describe('CUDA', function () {
   let dir: string;
   let models: string;
   const load = (name: string) => readNpy(path.join(dir, `${name}.npy`));
-  const tensor = (name: string) => {
-    const array = load(name);
-    return Tensor.fromFloat32(array.data, array.shape);
-  };
+  const tensor = (name: string) => toTensor(load(name));
 
   before(async function () {
     const info = versions();

@@ -4,23 +4,12 @@ import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
 import sharp from 'sharp';
 
-import { DifFace, DifFaceError, Tensor, decodeImage, demoModelsDir, encodeImage, readModelCard } from 'difface';
+import { DifFace, Tensor, decodeImage, demoModelsDir, encodeImage, readModelCard } from 'difface';
 
 import { runPython, tempDir, testPyDir } from './helpers/env';
-import { alignedFaces, makeVariants, meanDifference } from './helpers/images';
+import { rejectsWith } from './helpers/errors';
+import { alignedFaces, imageVariants, meanDifference } from './helpers/images';
 import { maxAbsDiff, readNpy, writeNpy } from './helpers/npy';
-
-async function rejectsWith(promise: Promise<unknown>, code: string, pattern: RegExp): Promise<void> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof DifFaceError, String(error));
-    assert.equal(error.code, code, error.message);
-    assert.match(error.message, pattern);
-    return;
-  }
-  assert.fail(`expected ${code}`);
-}
 
 describe('images through the demo models', function () {
   let engine: DifFace;
@@ -28,7 +17,7 @@ describe('images through the demo models', function () {
 
   before(async function () {
     engine = await DifFace.load(demoModelsDir());
-    files = await makeVariants(tempDir('images'));
+    files = await imageVariants();
   });
   after(function () {
     engine?.dispose();

@@ -4,23 +4,16 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { DifFace, DifFaceError } from 'difface';
+import { DifFace } from 'difface';
 
 import { tempDir } from './helpers/env';
+import { rejectsWith } from './helpers/errors';
 import { smallModelDir } from './helpers/fixtures';
 
 async function loadFails(dir: string, pattern: RegExp): Promise<void> {
-  try {
-    const engine = await DifFace.load(dir);
-    engine.dispose();
-  } catch (error) {
-    assert.ok(error instanceof DifFaceError, String(error));
-    assert.equal(error.code, 'EMODELDIR', error.message);
-    assert.ok(error.message.includes(dir), error.message);
-    assert.match(error.message, pattern);
-    return;
-  }
-  assert.fail(`loading ${dir} should have failed`);
+  const error = await rejectsWith(DifFace.load(dir).then((engine) => engine.dispose()), 'EMODELDIR');
+  assert.ok(error.message.includes(dir), error.message);
+  assert.match(error.message, pattern);
 }
 
 /** A copy of the converted small model directory, changed by `edit`. */

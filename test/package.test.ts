@@ -29,6 +29,15 @@ function bareEnvironment(): NodeJS.ProcessEnv {
   return env;
 }
 
+/** Hiding an installed library needs root and unshare; skips the test, saying so, without them. */
+function skipUnlessCanHide(test: Mocha.Context, library: string): void {
+  if (process.getuid?.() !== 0 || spawnSync('unshare', ['--version']).status !== 0) {
+    // eslint-disable-next-line no-console
+    console.log(`      skipped: hiding ${library} needs root and unshare`);
+    test.skip();
+  }
+}
+
 describe('the npm package', function () {
   let tarball: string;
   let app: string;
@@ -95,11 +104,7 @@ describe('the npm package', function () {
   });
 
   it('says which library is missing, and how to get it, when libtorch is not installed', function () {
-    if (process.getuid?.() !== 0 || spawnSync('unshare', ['--version']).status !== 0) {
-      // eslint-disable-next-line no-console
-      console.log('      skipped: hiding libtorch needs root and unshare');
-      this.skip();
-    }
+    skipUnlessCanHide(this, 'libtorch');
     const hidden = run(path.join(repoRoot, 'test', 'sh', 'without-libs.sh'),
       ['libtorch*|libc10*', process.execPath, path.join(app, 'node_modules', 'difface', 'dist', 'cli.js'), '--version'], { cwd: app, env: { ...env, PATH: process.env.PATH } });
     assert.equal(hidden.code, 1, hidden.out);
@@ -108,11 +113,7 @@ describe('the npm package', function () {
   });
 
   it('restores aligned faces without dlib, and says what to install for whole photos', function () {
-    if (process.getuid?.() !== 0 || spawnSync('unshare', ['--version']).status !== 0) {
-      // eslint-disable-next-line no-console
-      console.log('      skipped: hiding dlib needs root and unshare');
-      this.skip();
-    }
+    skipUnlessCanHide(this, 'dlib');
     const script = [
       "const { DifFace, resolveModels, faceFindingAvailable } = require('difface');",
       '(async () => {',

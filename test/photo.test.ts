@@ -37,6 +37,19 @@ async function upscaledInput(file: string, upscale: number): Promise<Raster> {
 describe('whole photos', function () {
   let engine: DifFace;
   const results = new Map<string, RestoredPhoto>();
+  // Two tests compare each restored photo with the upscaled input; decode both once.
+  const decoded = new Map<string, Promise<{ out: Raster; background: Raster }>>();
+  const rasters = (name: string) => {
+    let pair = decoded.get(name);
+    if (pair === undefined) {
+      pair = (async () => ({
+        out: await raster((results.get(name) as RestoredPhoto).image),
+        background: await upscaledInput(path.join(wholeDir, name), 2),
+      }))();
+      decoded.set(name, pair);
+    }
+    return pair;
+  };
 
   before(async function () {
     const finding = faceFindingAvailable();
@@ -52,6 +65,7 @@ describe('whole photos', function () {
   });
   after(function () {
     engine?.dispose();
+    decoded.clear();  // some 20 MB of pixels the later test files do not need
   });
 
   it('finds the faces a person sees, and no more', function () {
@@ -84,8 +98,7 @@ describe('whole photos', function () {
   it('leaves pixels far from every face exactly as the upscaled photo', async function () {
     for (const name of Object.keys(FACES)) {
       const photo = results.get(name) as RestoredPhoto;
-      const out = await raster(photo.image);
-      const background = await upscaledInput(path.join(wholeDir, name), 2);
+      const { out, background } = await rasters(name);
       const { width, height } = out;
       // Far: outside every face's box grown to four times its size.
       const near = (x: number, y: number) => photo.faces.some(({ box: [l, t, r, b] }) => {
@@ -140,8 +153,7 @@ describe('whole photos', function () {
     // steeper in every photo; the feathered paste stays under 1.14.
     for (const name of Object.keys(FACES)) {
       const photo = results.get(name) as RestoredPhoto;
-      const out = await raster(photo.image);
-      const background = await upscaledInput(path.join(wholeDir, name), 2);
+      const { out, background } = await rasters(name);
       const { width, height } = out;
       const luma = (r: Raster, p: number) => 0.299 * (r.data[3 * p] as number) + 0.587 * (r.data[3 * p + 1] as number) + 0.114 * (r.data[3 * p + 2] as number);
       const gradient = (r: Raster, p: number) => Math.abs(luma(r, p + 1) - luma(r, p)) + Math.abs(luma(r, p + width) - luma(r, p));

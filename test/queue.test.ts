@@ -8,6 +8,7 @@ import type { RestoreOptions } from 'difface';
 
 import { facePlanes } from './helpers/images';
 import { maxAbsDiff } from './helpers/npy';
+import { valuesOf } from './helpers/tensors';
 
 const RESTORE_TOLERANCE = 2e-3;
 
@@ -22,15 +23,6 @@ const calls: Call[] = [
   { face: 0, seed: 5, eta: 0.5 }, { face: 1, seed: 6, eta: 0.8 }, { face: 2, seed: 7, eta: 0.5 }, { face: 3, seed: 8, eta: 0.1 },
 ];
 
-async function settle(promise: Promise<Tensor<'float32'>>): Promise<Float32Array> {
-  const tensor = await promise;
-  try {
-    return await tensor.toFloat32();
-  } finally {
-    tensor.dispose();
-  }
-}
-
 describe('one engine, many callers', function () {
   let engine: DifFace;
   let faces: Float32Array[];
@@ -43,7 +35,7 @@ describe('one engine, many callers', function () {
     engine = await DifFace.load(demoModelsDir(), { maxBatch: 8, maxQueue: 16 });
     faces = await facePlanes(128);
     alone = [];
-    for (const call of calls) alone.push(await settle(restore(call)));
+    for (const call of calls) alone.push(await valuesOf(restore(call)));
   });
   after(function () {
     engine?.dispose();
@@ -51,7 +43,7 @@ describe('one engine, many callers', function () {
 
   it('runs 8 concurrent restores as one batch, each equal to the same restore run alone', async function () {
     const before = engine.stats().batchSizes[8] ?? 0;
-    const together = await Promise.all(calls.map((call) => settle(restore(call))));
+    const together = await Promise.all(calls.map((call) => valuesOf(restore(call))));
     assert.equal(engine.stats().batchSizes[8], before + 1, JSON.stringify(engine.stats().batchSizes));
     together.forEach((result, i) => {
       assert.ok(maxAbsDiff(result, alone[i] as Float32Array) <= RESTORE_TOLERANCE, `call ${i}`);
@@ -77,19 +69,19 @@ describe('one engine, many callers', function () {
       seed: 3, eta: 1, signal: controller.signal,
       onStep: ({ step }) => { stepsSeen = step; if (step === 4) controller.abort(); },
     });
-    const others = [calls[0], calls[1]].map((call) => settle(restore(call as Call)));
+    const others = [calls[0], calls[1]].map((call) => valuesOf(restore(call as Call)));
     await assert.rejects(aborting, (error) => error instanceof AbortError);
     assert.ok(stepsSeen >= 4 && stepsSeen <= 5, `stopped after step ${stepsSeen}`);
     const results = await Promise.all(others);
     assert.ok(maxAbsDiff(results[0] as Float32Array, alone[0] as Float32Array) <= RESTORE_TOLERANCE);
     assert.ok(maxAbsDiff(results[1] as Float32Array, alone[1] as Float32Array) <= RESTORE_TOLERANCE);
-    assert.ok(maxAbsDiff(await settle(restore(calls[2] as Call)), alone[2] as Float32Array) <= RESTORE_TOLERANCE, 'still usable');
+    assert.ok(maxAbsDiff(await valuesOf(restore(calls[2] as Call)), alone[2] as Float32Array) <= RESTORE_TOLERANCE, 'still usable');
   });
 
   it('stops only the call whose onStep threw, with what it threw', async function () {
     const problem = new Error('progress display failed');
     const failing = engine.restore(input(3), { seed: 9, onStep: () => { throw problem; } });
-    const fine = settle(restore(calls[3] as Call));
+    const fine = valuesOf(restore(calls[3] as Call));
     await assert.rejects(failing, (error) => error === problem);
     assert.ok(maxAbsDiff(await fine, alone[3] as Float32Array) <= RESTORE_TOLERANCE);
   });

@@ -4,11 +4,12 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { DifFace, Tensor } from 'difface';
+import { DifFace } from 'difface';
 
 import { smallReferenceDir } from './helpers/env';
 import { smallModelDir } from './helpers/fixtures';
 import { Array32, batchSlice, concatBatches, maxAbsDiff, readNpy } from './helpers/npy';
+import { toTensor, valuesOf } from './helpers/tensors';
 
 const CALL_TOLERANCE = 1e-4;
 const RESTORE_TOLERANCE = 2e-3;
@@ -19,18 +20,6 @@ interface Reference {
 
 function load(name: string): Array32 {
   return readNpy(path.join(smallReferenceDir, `${name}.npy`));
-}
-
-function tensor(array: Array32): Tensor<'float32'> {
-  return Tensor.fromFloat32(array.data, array.shape);
-}
-
-async function values(t: Tensor): Promise<Float32Array> {
-  try {
-    return await t.toFloat32();
-  } finally {
-    t.dispose();
-  }
 }
 
 describe('reference tensors of the published implementation (small configuration)', function () {
@@ -55,27 +44,27 @@ describe('reference tensors of the published implementation (small configuration
   it('one UNet call matches unet_out within 1e-4', async function () {
     const x = load('unet_x');
     const t = Array.from(load('unet_t').data);
-    const out = await values(await engine.unet(tensor(x), t));
+    const out = await valuesOf(await engine.unet(toTensor(x), t));
     assert.ok(maxAbsDiff(out, load('unet_out').data) <= CALL_TOLERANCE);
   });
 
   it('the backbone matches backbone_out within 1e-4', async function () {
-    const out = await values(await engine.estimate(tensor(lq)));
+    const out = await valuesOf(await engine.estimate(toTensor(lq)));
     assert.ok(maxAbsDiff(out, load('backbone_out').data) <= CALL_TOLERANCE);
   });
 
   for (const [name, seedKey] of [['xt_eta0', 'seed_eta0'], ['xt_eta', 'seed_eta']] as const) {
     it(`the transition reproduces ${name} within 1e-4`, async function () {
-      const estimate = await engine.estimate(tensor(lq));
+      const estimate = await engine.estimate(toTensor(lq));
       const xN = await engine.transition(estimate, { generator: engine.generator(reference.sampling[seedKey]) });
       estimate.dispose();
-      assert.ok(maxAbsDiff(await values(xN), load(name).data) <= CALL_TOLERANCE);
+      assert.ok(maxAbsDiff(await valuesOf(xN), load(name).data) <= CALL_TOLERANCE);
     });
   }
 
   it('step() by step() reproduces the eta = 0 trajectory at steps 0, 50 and 99', async function () {
     const generator = engine.generator(reference.sampling.seed_eta0);
-    const estimate = await engine.estimate(tensor(lq));
+    const estimate = await engine.estimate(toTensor(lq));
     let x = await engine.transition(estimate, { startStep: 100, generator });
     estimate.dispose();
     const saved = new Set(reference.sampling.trajectory_steps_saved);
@@ -95,42 +84,42 @@ describe('reference tensors of the published implementation (small configuration
   });
 
   it('restore() matches restored_eta0 (eta = 0) within 2e-3', async function () {
-    const restored = await engine.restore(tensor(lq), { eta: 0, seed: reference.sampling.seed_eta0 });
+    const restored = await engine.restore(toTensor(lq), { eta: 0, seed: reference.sampling.seed_eta0 });
     assert.deepEqual(restored.shape, [2, 3, 64, 64]);
-    assert.ok(maxAbsDiff(await values(restored), load('restored_eta0').data) <= RESTORE_TOLERANCE);
+    assert.ok(maxAbsDiff(await valuesOf(restored), load('restored_eta0').data) <= RESTORE_TOLERANCE);
   });
 
   it('restore() matches restored_eta (eta = 0.5) within 2e-3', async function () {
-    const restored = await engine.restore(tensor(lq), { seed: reference.sampling.seed_eta });
-    assert.ok(maxAbsDiff(await values(restored), load('restored_eta').data) <= RESTORE_TOLERANCE);
+    const restored = await engine.restore(toTensor(lq), { seed: reference.sampling.seed_eta });
+    assert.ok(maxAbsDiff(await valuesOf(restored), load('restored_eta').data) <= RESTORE_TOLERANCE);
   });
 
   it('estimate, transition and reverse called apart equal restore() with the same seed', async function () {
     const seed = reference.sampling.seed_eta;
     const generator = engine.generator(seed);
-    const estimate = await engine.estimate(tensor(lq));
+    const estimate = await engine.estimate(toTensor(lq));
     const xN = await engine.transition(estimate, { generator });
     const restored = await engine.reverse(xN, { generator });
     estimate.dispose();
     xN.dispose();
-    assert.ok(maxAbsDiff(await values(restored), load('restored_eta').data) <= RESTORE_TOLERANCE);
+    assert.ok(maxAbsDiff(await valuesOf(restored), load('restored_eta').data) <= RESTORE_TOLERANCE);
   });
 
   it('one export serves batches of 1 and 3', async function () {
     const x = load('unet_x');
     const out = load('unet_out');
     const t = Array.from(load('unet_t').data);
-    const first = await values(await engine.unet(tensor(batchSlice(x, 0, 1)), [t[0] as number]));
+    const first = await valuesOf(await engine.unet(toTensor(batchSlice(x, 0, 1)), [t[0] as number]));
     assert.ok(maxAbsDiff(first, batchSlice(out, 0, 1).data) <= CALL_TOLERANCE);
     const three = concatBatches(batchSlice(x, 1, 2), batchSlice(x, 0, 1), batchSlice(x, 1, 2));
-    const got = await values(await engine.unet(tensor(three), [t[1] as number, t[0] as number, t[1] as number]));
+    const got = await valuesOf(await engine.unet(toTensor(three), [t[1] as number, t[0] as number, t[1] as number]));
     const want = concatBatches(batchSlice(out, 1, 2), batchSlice(out, 0, 1), batchSlice(out, 1, 2));
     assert.ok(maxAbsDiff(got, want.data) <= CALL_TOLERANCE);
 
-    const estimates = await values(await engine.estimate(tensor(concatBatches(lq, batchSlice(lq, 0, 1)))));
+    const estimates = await valuesOf(await engine.estimate(toTensor(concatBatches(lq, batchSlice(lq, 0, 1)))));
     const backbone = load('backbone_out');
     assert.ok(maxAbsDiff(estimates, concatBatches(backbone, batchSlice(backbone, 0, 1)).data) <= CALL_TOLERANCE);
-    const single = await values(await engine.estimate(tensor(batchSlice(lq, 1, 2))));
+    const single = await valuesOf(await engine.estimate(toTensor(batchSlice(lq, 1, 2))));
     assert.ok(maxAbsDiff(single, batchSlice(backbone, 1, 2).data) <= CALL_TOLERANCE);
   });
 });

@@ -14,7 +14,7 @@ export const testPyDir = path.join(repoRoot, 'test', 'py');
 let python: string | undefined;
 
 /** A python that imports torch, as the converter finds one. */
-export function pythonExecutable(): string {
+function pythonExecutable(): string {
   if (python !== undefined) return python;
   for (const candidate of [process.env.DIFFACE_PYTHON, 'python3', '/usr/bin/python3']) {
     if (candidate && spawnSync(candidate, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0) {

@@ -4,15 +4,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
 
-import { sharedDir } from './env';
+import { sharedDir, tempDir } from './env';
 
-export const alignedDir = path.join(sharedDir, 'testdata', 'aligned');
+const alignedDir = path.join(sharedDir, 'testdata', 'aligned');
 
 export function alignedFaces(): string[] {
   return fs.readdirSync(alignedDir).filter((f) => f.endsWith('.png')).sort().map((f) => path.join(alignedDir, f));
 }
 
-export async function pixels(image: string | Buffer): Promise<{ data: Buffer; info: sharp.OutputInfo }> {
+async function pixels(image: string | Buffer): Promise<{ data: Buffer; info: sharp.OutputInfo }> {
   return sharp(image).raw().toBuffer({ resolveWithObject: true });
 }
 
@@ -25,8 +25,15 @@ export async function meanDifference(a: string | Buffer, b: string | Buffer): Pr
   return sum / x.data.length / 255;
 }
 
-/** Writes the variants every image test uses into dir; returns their paths by name. */
-export async function makeVariants(dir: string): Promise<Record<string, string>> {
+let variants: Promise<Record<string, string>> | undefined;
+
+/** The variants every image test uses, by name; made once per run, as the tests only read them. */
+export function imageVariants(): Promise<Record<string, string>> {
+  variants ??= makeVariants(tempDir('variants'));
+  return variants;
+}
+
+async function makeVariants(dir: string): Promise<Record<string, string>> {
   const [face, other] = alignedFaces() as [string, string];
   const out = (name: string) => path.join(dir, name);
   const files: Record<string, string> = {

@@ -1,4 +1,5 @@
-// Reading NumPy .npy files (little-endian float32, float64 or int64; C order).
+// Reading NumPy .npy files: version 1.0, little-endian float32, C order, which is what the
+// reference tensors and the test scripts' np.save of float32 tensors produce.
 import * as fs from 'node:fs';
 
 export interface Array32 {
@@ -9,23 +10,19 @@ export interface Array32 {
 export function readNpy(file: string): Array32 {
   const bytes = fs.readFileSync(file);
   if (bytes.toString('latin1', 1, 6) !== 'NUMPY') throw new Error(`${file} is not a .npy file`);
-  const major = bytes[6] ?? 1;
-  const headerLength = major === 1 ? bytes.readUInt16LE(8) : bytes.readUInt32LE(8);
-  const start = major === 1 ? 10 : 12;
-  const header = bytes.toString('latin1', start, start + headerLength);
+  if (bytes[6] !== 1 || bytes[7] !== 0) throw new Error(`${file}: .npy version ${String(bytes[6])}.${String(bytes[7])} is not supported here, only 1.0`);
+  const headerLength = bytes.readUInt16LE(8);
+  const header = bytes.toString('latin1', 10, 10 + headerLength);
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
+  if (descr !== '<f4') throw new Error(`${file}: dtype ${String(descr)} is not supported here, only '<f4'`);
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1] ?? '';
   if (/'fortran_order':\s*True/.test(header)) throw new Error(`${file} is in Fortran order`);
   const shape = shapeText.split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number);
-  const body = bytes.subarray(start + headerLength);
+  const body = bytes.subarray(10 + headerLength);
+  // Copied so the data starts on a 4-byte boundary, as Float32Array needs.
   const copy = new Uint8Array(body.length);
   copy.set(body);
-  let data: Float32Array;
-  if (descr === '<f4') data = new Float32Array(copy.buffer);
-  else if (descr === '<f8') data = Float32Array.from(new Float64Array(copy.buffer));
-  else if (descr === '<i8') data = Float32Array.from(new BigInt64Array(copy.buffer), (v) => Number(v));
-  else throw new Error(`${file}: dtype ${String(descr)} is not supported here`);
-  return { shape, data };
+  return { shape, data: new Float32Array(copy.buffer) };
 }
 
 export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
