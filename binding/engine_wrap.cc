@@ -53,6 +53,21 @@ Settle settleTensor(torch::Tensor tensor) {
   return [tensor](Napi::Env env) mutable -> Napi::Value { return TensorWrap::Wrap(env, std::move(tensor)); };
 }
 
+// A job that keeps `this` and the arguments at `pinned` alive until it settles. Make it only
+// once every argument has been read: a job that is never started is never freed.
+Job* pinnedJob(const Napi::CallbackInfo& info, std::initializer_list<size_t> pinned,
+               Napi::Value onStep = Napi::Value()) {
+  auto* job = new Job(info.Env(), onStep.IsEmpty() ? info.Env().Undefined() : onStep);
+  job->keepAlive(info.This());
+  for (size_t index : pinned) job->keepAlive(info[index]);
+  return job;
+}
+
+// Runs `work` on the worker; the promise resolves to the tensor it returns.
+Napi::Promise startTensor(Job* job, difface::Worker& worker, std::function<torch::Tensor()> work) {
+  return Job::start(job, worker, [work = std::move(work)]() { return settleTensor(work()); });
+}
+
 }  // namespace
 
 void EngineWrap::Init(Napi::Env env, Napi::Object exports) {
@@ -151,20 +166,14 @@ Napi::Value EngineWrap::Unet(const Napi::CallbackInfo& info) {
   difface::Engine& engine = engineFor(info.Env());
   torch::Tensor x = TensorWrap::TensorOf(info[0], "x");
   std::vector<double> t = numberArray(info[1], "t");
-  auto* job = new Job(info.Env(), info.Env().Undefined());
-  job->keepAlive(info.This());
-  job->keepAlive(info[0]);
-  return Job::start(job, state_->worker, [&engine, x, t]() { return settleTensor(engine.unet(x, t)); });
+  return startTensor(pinnedJob(info, {0}), state_->worker, [&engine, x, t] { return engine.unet(x, t); });
 }
 
 // estimate(lq)
 Napi::Value EngineWrap::Estimate(const Napi::CallbackInfo& info) {
   difface::Engine& engine = engineFor(info.Env());
   torch::Tensor lq = TensorWrap::TensorOf(info[0], "lq");
-  auto* job = new Job(info.Env(), info.Env().Undefined());
-  job->keepAlive(info.This());
-  job->keepAlive(info[0]);
-  return Job::start(job, state_->worker, [&engine, lq]() { return settleTensor(engine.estimate(lq)); });
+  return startTensor(pinnedJob(info, {0}), state_->worker, [&engine, lq] { return engine.estimate(lq); });
 }
 
 // transition(estimate, startStep, generator)
@@ -173,12 +182,8 @@ Napi::Value EngineWrap::Transition(const Napi::CallbackInfo& info) {
   torch::Tensor estimate = TensorWrap::TensorOf(info[0], "estimate");
   const int64_t startStep = integerArg(info[1], "startStep");
   GeneratorWrap* generator = GeneratorWrap::From(info[2], "generator");
-  auto* job = new Job(info.Env(), info.Env().Undefined());
-  job->keepAlive(info.This());
-  job->keepAlive(info[0]);
-  job->keepAlive(info[2]);
-  return Job::start(job, state_->worker, [&engine, estimate, startStep, generator]() {
-    return settleTensor(engine.transition(estimate, startStep, generator->generator()));
+  return startTensor(pinnedJob(info, {0, 2}), state_->worker, [&engine, estimate, startStep, generator] {
+    return engine.transition(estimate, startStep, generator->generator());
   });
 }
 
@@ -189,12 +194,8 @@ Napi::Value EngineWrap::Step(const Napi::CallbackInfo& info) {
   const int64_t index = integerArg(info[1], "index");
   const double eta = numberArg(info[2], "eta");
   GeneratorWrap* generator = GeneratorWrap::From(info[3], "generator");
-  auto* job = new Job(info.Env(), info.Env().Undefined());
-  job->keepAlive(info.This());
-  job->keepAlive(info[0]);
-  job->keepAlive(info[3]);
-  return Job::start(job, state_->worker, [&engine, x, index, eta, generator]() {
-    return settleTensor(engine.step(x, index, eta, generator->generator()));
+  return startTensor(pinnedJob(info, {0, 3}), state_->worker, [&engine, x, index, eta, generator] {
+    return engine.step(x, index, eta, generator->generator());
   });
 }
 
@@ -206,13 +207,10 @@ Napi::Value EngineWrap::Reverse(const Napi::CallbackInfo& info) {
   const double eta = numberArg(info[2], "eta");
   GeneratorWrap* generator = GeneratorWrap::From(info[3], "generator");
   auto token = CancelTokenWrap::FlagOf(info[5]);
-  auto* job = new Job(info.Env(), info[4]);
-  job->keepAlive(info.This());
-  job->keepAlive(info[0]);
-  job->keepAlive(info[3]);
+  Job* job = pinnedJob(info, {0, 3}, info[4]);
   const difface::ReverseRequest request = reverseRequest(state_.get(), startStep, eta, job, token);
-  return Job::start(job, state_->worker, [&engine, xN, request, generator]() {
-    return settleTensor(engine.reverse(xN, request, generator->generator()));
+  return startTensor(job, state_->worker, [&engine, xN, request, generator] {
+    return engine.reverse(xN, request, generator->generator());
   });
 }
 
@@ -271,9 +269,7 @@ Napi::Value EngineWrap::RestoreGroups(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < list.Length(); ++i) specs.push_back(readGroup(list.Get(i)));
   const int64_t side = integerArg(info[1], "side");
   const int64_t startStep = integerArg(info[2], "startStep");
-  auto* job = new Job(info.Env(), info[3]);
-  job->keepAlive(info.This());
-  job->keepAlive(info[0]);
+  Job* job = pinnedJob(info, {0}, info[3]);
   EngineState* state = state_.get();
   return Job::start(job, state_->worker, [&engine, specs, side, startStep, job, state]() mutable -> Settle {
     std::vector<difface::FaceGroup> groups(specs.size());
@@ -331,10 +327,7 @@ Napi::Value EngineWrap::Resize(const Napi::CallbackInfo& info) {
   torch::Tensor x = TensorWrap::TensorOf(info[0], "x");
   const int64_t height = integerArg(info[1], "height");
   const int64_t width = integerArg(info[2], "width");
-  auto* job = new Job(info.Env(), info.Env().Undefined());
-  job->keepAlive(info.This());
-  job->keepAlive(info[0]);
-  return Job::start(job, state_->worker, [&engine, x, height, width]() { return settleTensor(engine.resize(x, height, width)); });
+  return startTensor(pinnedJob(info, {0}), state_->worker, [&engine, x, height, width] { return engine.resize(x, height, width); });
 }
 
 namespace {
@@ -353,11 +346,8 @@ Napi::Value EngineWrap::WarpAffine(const Napi::CallbackInfo& info) {
   const int64_t height = integerArg(info[2], "height");
   const int64_t width = integerArg(info[3], "width");
   const std::vector<double> border = numberArray(info[4], "border");
-  auto* job = new Job(info.Env(), info.Env().Undefined());
-  job->keepAlive(info.This());
-  job->keepAlive(info[0]);
-  return Job::start(job, state_->worker, [&engine, image, map, height, width, border]() {
-    return settleTensor(engine.warpAffine(image, map, height, width, border));
+  return startTensor(pinnedJob(info, {0}), state_->worker, [&engine, image, map, height, width, border] {
+    return engine.warpAffine(image, map, height, width, border);
   });
 }
 
@@ -373,12 +363,8 @@ Napi::Value EngineWrap::PasteFaces(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < faceList.Length(); ++i) faces.push_back(TensorWrap::TensorOf(faceList.Get(i), "face"));
   for (uint32_t i = 0; i < mapList.Length(); ++i) maps.push_back(affineArg(mapList.Get(i), "canvasToFace"));
   const double scale = numberArg(info[3], "scale");
-  auto* job = new Job(info.Env(), info.Env().Undefined());
-  job->keepAlive(info.This());
-  job->keepAlive(info[0]);
-  job->keepAlive(info[1]);
-  return Job::start(job, state_->worker, [&engine, canvas, faces, maps, scale]() {
-    return settleTensor(engine.pasteFaces(canvas, faces, maps, scale));
+  return startTensor(pinnedJob(info, {0, 1}), state_->worker, [&engine, canvas, faces, maps, scale] {
+    return engine.pasteFaces(canvas, faces, maps, scale);
   });
 }
 
@@ -443,11 +429,8 @@ GeneratorWrap::GeneratorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
 }
 
 GeneratorWrap* GeneratorWrap::From(Napi::Value value, const char* what) {
-  Napi::Env env = value.Env();
-  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(AddonData::Of(env).generatorClass.Value())) {
-    throwJs(env, "EARG", std::string(what) + " must be a Generator made by engine.generator(seed)");
-  }
-  return Napi::ObjectWrap<GeneratorWrap>::Unwrap(value.As<Napi::Object>());
+  return unwrapInstance<GeneratorWrap>(value, AddonData::Of(value.Env()).generatorClass,
+                                      std::string(what) + " must be a Generator made by engine.generator(seed)");
 }
 
 Napi::Value GeneratorWrap::Seed(const Napi::CallbackInfo& info) { return Napi::BigInt::New(info.Env(), seed_); }
@@ -456,28 +439,29 @@ Napi::Value GeneratorWrap::Seed(const Napi::CallbackInfo& info) { return Napi::B
 Napi::Value GeneratorWrap::Randn(const Napi::CallbackInfo& info) {
   if (state_->disposed.load()) throwJs(info.Env(), "EDISPOSED", "the engine of this generator was disposed");
   std::vector<int64_t> shape = shapeArg(info[0], "shape");
-  auto* job = new Job(info.Env(), info.Env().Undefined());
-  job->keepAlive(info.This());
   at::Generator* generator = &generator_;
-  return Job::start(job, state_->worker, [generator, shape]() {
-    return settleTensor(difface::standardNormal(shape, *generator));
+  return startTensor(pinnedJob(info, {}), state_->worker, [generator, shape] {
+    return difface::standardNormal(shape, *generator);
   });
 }
 
 void CancelTokenWrap::Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("NativeCancelToken", DefineClass(env, "NativeCancelToken",
-                                               {
-                                                   InstanceMethod("cancel", &CancelTokenWrap::Cancel),
-                                                   InstanceAccessor("cancelled", &CancelTokenWrap::Cancelled, nullptr),
-                                               }));
+  Napi::Function ctor = DefineClass(env, "NativeCancelToken",
+                                    {
+                                        InstanceMethod("cancel", &CancelTokenWrap::Cancel),
+                                        InstanceAccessor("cancelled", &CancelTokenWrap::Cancelled, nullptr),
+                                    });
+  AddonData::Of(env).cancelTokenClass = Napi::Persistent(ctor);
+  exports.Set("NativeCancelToken", ctor);
 }
 
 CancelTokenWrap::CancelTokenWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CancelTokenWrap>(info) {}
 
 std::shared_ptr<std::atomic<bool>> CancelTokenWrap::FlagOf(Napi::Value value) {
   if (value.IsUndefined() || value.IsNull()) return nullptr;
-  if (!value.IsObject()) throwJs(value.Env(), "EARG", "the cancel token must be a NativeCancelToken");
-  return Napi::ObjectWrap<CancelTokenWrap>::Unwrap(value.As<Napi::Object>())->flag_;
+  return unwrapInstance<CancelTokenWrap>(value, AddonData::Of(value.Env()).cancelTokenClass,
+                                         "the cancel token must be a NativeCancelToken")
+      ->flag_;
 }
 
 Napi::Value CancelTokenWrap::Cancel(const Napi::CallbackInfo& info) {

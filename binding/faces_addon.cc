@@ -24,6 +24,9 @@ class DetectJob : public Napi::AsyncWorker {
       faces_ = detector_->detect(data_, width_, height_, upsample_);
     } catch (const std::exception& e) {
       SetError(e.what());
+    } catch (...) {
+      // This runs on a libuv thread: anything escaping would end the process.
+      SetError("finding faces failed with an unknown error");
     }
   }
 

@@ -5,6 +5,7 @@
 
 #include <c10/core/InferenceMode.h>
 
+#include "../cpp/device.h"
 #include "addon_data.h"
 #include "args.h"
 #include "errors.h"
@@ -114,10 +115,7 @@ const torch::Tensor& TensorWrap::live(Napi::Env env) const {
 
 torch::Tensor TensorWrap::TensorOf(Napi::Value value, const char* what) {
   Napi::Env env = value.Env();
-  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(AddonData::Of(env).tensorClass.Value())) {
-    throwJs(env, "EARG", std::string(what) + " must be a Tensor");
-  }
-  TensorWrap* wrap = Napi::ObjectWrap<TensorWrap>::Unwrap(value.As<Napi::Object>());
+  TensorWrap* wrap = unwrapInstance<TensorWrap>(value, AddonData::Of(env).tensorClass, std::string(what) + " must be a Tensor");
   if (!wrap->tensor_) {
     throwJs(env, "EDISPOSED", std::string(what) + " is a tensor that was disposed; it cannot be used any more");
   }
@@ -154,13 +152,7 @@ Napi::Value TensorWrap::Shape(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value TensorWrap::Dtype(const Napi::CallbackInfo& info) {
-  const torch::Tensor& tensor = live(info.Env());
-  switch (tensor.scalar_type()) {
-    case torch::kFloat: return Napi::String::New(info.Env(), "float32");
-    case torch::kHalf: return Napi::String::New(info.Env(), "float16");
-    case torch::kBFloat16: return Napi::String::New(info.Env(), "bfloat16");
-    default: return Napi::String::New(info.Env(), c10::toString(tensor.scalar_type()));
-  }
+  return Napi::String::New(info.Env(), difface::dtypeName(live(info.Env()).scalar_type()));
 }
 
 Napi::Value TensorWrap::Device(const Napi::CallbackInfo& info) {

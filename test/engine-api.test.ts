@@ -3,26 +3,16 @@
 import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
 
-import { AbortError, DifFace, DifFaceError, Tensor, versions } from 'difface';
+import { AbortError, DifFace, DifFaceError, Tensor, readModelCard, versions } from 'difface';
 
-import { runPython, smallReferenceDir, testPyDir } from './helpers/env';
+import { repoRoot, runPython, smallReferenceDir, testPyDir } from './helpers/env';
+import { rejectsWith } from './helpers/errors';
 import { smallModelDir } from './helpers/fixtures';
 import { readNpy } from './helpers/npy';
+import { toTensor } from './helpers/tensors';
 
 function lqTensor(): Tensor<'float32'> {
-  const lq = readNpy(path.join(smallReferenceDir, 'lq.npy'));
-  return Tensor.fromFloat32(lq.data, lq.shape);
-}
-
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<DifFaceError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof DifFaceError, `expected a DifFaceError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    return error;
-  }
-  assert.fail(`expected a rejection with ${code}`);
+  return toTensor(readNpy(path.join(smallReferenceDir, 'lq.npy')));
 }
 
 function throwsWith(run: () => unknown, code: string): DifFaceError {
@@ -203,6 +193,26 @@ describe('engine API', function () {
     odd.dispose();
     const fine = await engine.estimate(lqTensor());
     fine.dispose();
+  });
+
+  it('refuses another native object where a cancel token belongs, instead of misreading it', async function () {
+    // Below the TypeScript API, which always passes real tokens: the addon itself must check.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const addon = require('node-gyp-build')(repoRoot);
+    const dir = await smallModelDir();
+    const card = readModelCard(dir);
+    const raw = await addon.loadEngine({
+      unet: path.join(dir, card.unet.file), backbone: path.join(dir, card.backbone.file), device: 'cpu', dtype: 'float32',
+      threads: 1, schedule: card.schedule,
+    });
+    const x = addon.NativeTensor.fromFloat32(new Float32Array(3 * 64 * 64), [1, 3, 64, 64]);
+    const generator = raw.generator(1);
+    for (const wrong of [x, generator]) {
+      assert.throws(() => raw.reverse(x, 5, 0, generator, undefined, wrong),
+        (error: Error & { code?: string }) => error.code === 'EARG' && /cancel token must be a NativeCancelToken/.test(error.message));
+    }
+    x.dispose();
+    raw.dispose();
   });
 
   it('refuses devices and dtypes this build cannot use', async function () {
