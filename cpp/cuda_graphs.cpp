@@ -32,6 +32,8 @@ struct GraphedForward::Captures {
   std::map<Key, int> seen;
   std::map<Key, std::unique_ptr<Capture>> graphs;
   bool failed = false;
+  // Read once here: the worker must not call getenv while the main thread may set variables.
+  bool allowed = capturingAllowed();
 };
 
 GraphedForward::GraphedForward(Forward forward, int warmupCalls)
@@ -42,7 +44,7 @@ GraphedForward::~GraphedForward() = default;
 bool GraphedForward::available() { return true; }
 
 torch::Tensor GraphedForward::operator()(const torch::Tensor& x, const torch::Tensor& t) {
-  if (!x.is_cuda() || captures_->failed || !capturingAllowed()) return forward_(x, t);
+  if (!x.is_cuda() || captures_->failed || !captures_->allowed) return forward_(x, t);
   const Captures::Key key{x.sizes().vec(), x.strides().vec(), x.scalar_type(), t.scalar_type()};
   auto found = captures_->graphs.find(key);
   if (found == captures_->graphs.end()) {

@@ -3,7 +3,7 @@
 // running them at batch 1. A captured graph launches them all at once.
 //
 // Built only against a CUDA libtorch (DIFFACE_WITH_CUDA); otherwise run() simply calls
-// the network. DIFFACE_CUDA_GRAPHS=0 turns capturing off.
+// the network. DIFFACE_CUDA_GRAPHS=0, set before the engine loads, turns capturing off.
 #pragma once
 
 #include <functional>

@@ -18,6 +18,12 @@
 namespace difface {
 namespace {
 
+void checkEta(double eta) {
+  if (!(eta >= 0.0 && eta <= 1.0)) {
+    throw Error(codes::kInvalidArgument, "eta must be between 0 and 1, got " + std::to_string(eta));
+  }
+}
+
 void throwIfCancelled(const CancelCheck& cancelled) {
   if (cancelled && cancelled()) throw Error(codes::kAborted, "the operation was aborted");
 }
@@ -143,9 +149,7 @@ torch::Tensor Engine::onDevice(const torch::Tensor& tensor, const char* what, in
 
 void Engine::checkRequest(const ReverseRequest& request) const {
   sampler_.checkStartStep(request.startStep);
-  if (!(request.eta >= 0.0 && request.eta <= 1.0)) {
-    throw Error(codes::kInvalidArgument, "eta must be between 0 and 1, got " + std::to_string(request.eta));
-  }
+  checkEta(request.eta);
 }
 
 torch::Tensor Engine::unet(const torch::Tensor& x, const std::vector<double>& t) {
@@ -188,9 +192,7 @@ torch::Tensor Engine::step(const torch::Tensor& x, int64_t index, double eta, at
     throw Error(codes::kInvalidArgument, "step index " + std::to_string(index) + " is outside the schedule: it must be between 0 and " +
                                              std::to_string(schedule_.size() - 1));
   }
-  if (!(eta >= 0.0 && eta <= 1.0)) {
-    throw Error(codes::kInvalidArgument, "eta must be between 0 and 1, got " + std::to_string(eta));
-  }
+  checkEta(eta);
   const torch::Tensor input = onDevice(x, "x", 3);
   const torch::Tensor out = denoise(input, schedule_.networkTime(index));
   torch::Tensor next = sampler_.step(input, out.narrow(1, 0, input.size(1)), index, eta, generator);
@@ -239,26 +241,13 @@ torch::Tensor Engine::reverse(const torch::Tensor& xN, const ReverseRequest& req
   return restored;
 }
 
-Restoration Engine::restore(const torch::Tensor& lq, const ReverseRequest& request, at::Generator& generator) {
-  std::vector<FaceGroup> groups(1);
-  groups[0].lq = lq;
-  groups[0].generator = generator;
-  groups[0].eta = request.eta;
-  groups[0].onStep = request.onStep;
-  groups[0].cancelled = request.cancelled;
-  throwIfCancelled(request.cancelled);
-  restoreGroups(groups, request.startStep);
-  if (groups[0].aborted) throw Error(codes::kAborted, "the operation was aborted");
-  return {groups[0].restored, groups[0].estimate};
-}
-
 void Engine::restoreGroups(std::vector<FaceGroup>& groups, int64_t startStep) {
   Scope scope(*this);
   sampler_.checkStartStep(startStep);
   if (groups.empty()) throw Error(codes::kInvalidArgument, "restoreGroups needs at least one group");
   std::vector<torch::Tensor> inputs;
   for (FaceGroup& group : groups) {
-    checkRequest({startStep, group.eta, nullptr, nullptr});
+    checkEta(group.eta);
     inputs.push_back(onDevice(group.lq, "lq", 3));
     if (inputs.back().sizes().slice(2) != inputs.front().sizes().slice(2)) {
       throw Error(codes::kInvalidArgument, "the groups of one batch must share their height and width");

@@ -41,11 +41,6 @@ struct ReverseRequest {
   CancelCheck cancelled;
 };
 
-struct Restoration {
-  torch::Tensor restored;  // [B, 3, H, W] in [0, 1]
-  torch::Tensor estimate;  // the backbone's estimate, unclamped
-};
-
 // One caller's faces in a batch shared with other callers. The group's noise comes from its
 // own generator, drawn with the group's own shape, so the group gets what it would get
 // restored alone (the shared network calls aside); its eta is its own too.
@@ -83,9 +78,6 @@ class Engine {
   torch::Tensor step(const torch::Tensor& x, int64_t index, double eta, at::Generator& generator);
   // The reverse loop from x_N; returns faces in [0, 1].
   torch::Tensor reverse(const torch::Tensor& xN, const ReverseRequest& request, at::Generator& generator);
-  // estimate, transition and reverse with one generator, in the published order of draws.
-  Restoration restore(const torch::Tensor& lq, const ReverseRequest& request, at::Generator& generator);
-
   // Several callers' groups through the networks together: one backbone call and one UNet
   // call per step for all of them, each group's own transition and steps. A group whose
   // caller cancels leaves at the next step and frees its memory; the others go on.

@@ -61,11 +61,6 @@ class ReusingHostAllocator final : public c10::Allocator {
     cachedBytes_ = 0;
   }
 
-  HostMemoryStats stats() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return {cachedBytes_, limit_, true};
-  }
-
  private:
   static void* allocateBlock(size_t bin) {
     void* base = nullptr;
@@ -133,11 +128,6 @@ void installHostMemoryReuse() {
 
 void releaseHostMemory() {
   if (installed != nullptr) installed->release();
-}
-
-HostMemoryStats hostMemoryStats() {
-  if (installed == nullptr) return {};
-  return installed->stats();
 }
 
 }  // namespace difface

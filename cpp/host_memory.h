@@ -11,19 +11,11 @@
 
 namespace difface {
 
-struct HostMemoryStats {
-  size_t cachedBytes = 0;   // kept for reuse now
-  size_t limitBytes = 0;    // most it keeps
-  bool installed = false;
-};
-
 // Makes libtorch's CPU allocations go through the reusing allocator (process-wide, once).
 // DIFFACE_HOST_CACHE_MB sets how much freed memory it keeps (default 2048; 0 disables it).
 void installHostMemoryReuse();
 
 // Returns every kept block to the system.
 void releaseHostMemory();
-
-HostMemoryStats hostMemoryStats();
 
 }  // namespace difface

@@ -44,8 +44,6 @@ class Sampler {
  public:
   explicit Sampler(const Schedule& schedule) : schedule_(schedule) {}
 
-  const Schedule& schedule() const { return schedule_; }
-
   // Throws EARG unless 1 <= startStep < schedule size.
   void checkStartStep(int64_t startStep) const;
 
