@@ -1,15 +1,21 @@
 #!/usr/bin/env node
 // Brings a fresh clone to a buildable, testable state, then builds it:
-//   1. system packages (libtorch, PyTorch for the converter, cmake, a C++ compiler):
+//   1. system packages (python3 with venv, cmake, a C++ compiler, dlib for whole photos):
 //      installed with apt-get when running as root, otherwise the exact command is printed;
-//   2. npm packages, when node_modules is missing or older than the lock file;
-//   3. the native addon (cmake-js, incremental) and the TypeScript (lib/ and test/).
-// `npm test` runs this first; `npm run setup` runs it alone.
+//   2. the project's PyTorch, torch 2.13 CPU with numpy and pyyaml, in .venv/ (git-ignored;
+//      scripts/torch-env.js), unless DIFFACE_PYTHON names a python to use instead;
+//   3. npm packages, when node_modules is missing or older than the lock file;
+//   4. the native addon against that torch's libtorch (cmake-js, incremental; Torch_DIR
+//      chooses another libtorch), and the TypeScript (lib/ and test/).
+// `npm test` runs this first; `npm run setup` runs it alone. `--cuda` instead makes
+// .venv-cuda/ with the CUDA 13 torch 2.14.1, which only the CUDA prebuilt needs.
 'use strict';
 
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
+
+const { VARIANTS, ensureVenv, pythonCan, pythonFor, torchInfo } = require('./torch-env');
 
 const root = path.resolve(__dirname, '..');
 
@@ -27,21 +33,8 @@ function succeeds(command, args) {
   return !result.error && result.status === 0;
 }
 
-function pythonCan(statement) {
-  const pythons = [process.env.DIFFACE_PYTHON, 'python3', '/usr/bin/python3'].filter(Boolean);
-  return pythons.some((python) => succeeds(python, ['-c', statement]));
-}
-
-function libtorchFound() {
-  if (process.env.Torch_DIR) return fs.existsSync(path.join(process.env.Torch_DIR, 'TorchConfig.cmake'));
-  return ['/usr/lib/x86_64-linux-gnu/cmake/Torch', '/usr/lib/aarch64-linux-gnu/cmake/Torch', '/usr/share/cmake/Torch']
-    .some((dir) => fs.existsSync(path.join(dir, 'TorchConfig.cmake')));
-}
-
 const requirements = [
-  { what: 'libtorch for C++ (or Torch_DIR pointing at another)', ok: libtorchFound, packages: ['libtorch-dev'] },
-  { what: 'PyTorch for python3', ok: () => pythonCan('import torch'), packages: ['python3-torch'] },
-  { what: 'NumPy and PyYAML for python3', ok: () => pythonCan('import numpy, yaml'), packages: ['python3-numpy', 'python3-yaml'] },
+  { what: 'python3 with venv and pip', ok: () => pythonCan('python3', 'import venv, ensurepip'), packages: ['python3', 'python3-venv'] },
   { what: 'cmake', ok: () => succeeds('cmake', ['--version']), packages: ['cmake'] },
   { what: 'a C++ compiler', ok: () => succeeds('c++', ['--version']), packages: ['g++'] },
   { what: 'make', ok: () => succeeds('make', ['--version']), packages: ['make'] },
@@ -75,6 +68,27 @@ function ensureSystemPackages() {
   }
 }
 
+/** The torch the build and the tests use: .venv's, made here when missing, or DIFFACE_PYTHON's. */
+function ensureTorch(variant) {
+  if (!process.env[variant.pythonVariable]) {
+    try {
+      ensureVenv(variant);
+    } catch (error) {
+      console.error(`setup: ${error.message}\nsetup: torch ${variant.torch} could not be installed into ` +
+        `${path.relative(root, variant.venv)}/. Install it there by hand (${variant.userInstall.replace('python3', `${path.relative(root, variant.venv)}/bin/python`)}), ` +
+        `or set ${variant.pythonVariable} to a python that has it.`);
+      process.exit(1);
+    }
+  }
+  const python = pythonFor(variant);
+  const info = torchInfo(python);
+  if (info === undefined || (variant.cuda === null && !pythonCan(python, 'import numpy, yaml'))) {
+    console.error(`setup: ${python} (${variant.pythonVariable}) cannot import torch, numpy and yaml`);
+    process.exit(1);
+  }
+  return { python, info };
+}
+
 function ensureNpmPackages() {
   const installed = path.join(root, 'node_modules', '.package-lock.json');
   const lock = path.join(root, 'package-lock.json');
@@ -84,14 +98,48 @@ function ensureNpmPackages() {
   run('npm', fs.existsSync(lock) ? ['ci', '--no-audit', '--no-fund'] : ['install', '--no-audit', '--no-fund']);
 }
 
-function build() {
+/** The Torch_DIR a configured build folder was made with, if any. */
+function configuredTorchDir(buildDir) {
+  const cache = path.join(buildDir, 'CMakeCache.txt');
+  if (!fs.existsSync(cache)) return undefined;
+  return /^Torch_DIR:\w+=(.*)$/m.exec(fs.readFileSync(cache, 'utf8'))?.[1];
+}
+
+/**
+ * Builds the addon in `buildDir` against the libtorch whose CMake folder is `torchDir`. A
+ * folder configured for another libtorch starts over: CMake keeps the libraries it found.
+ */
+function buildNative(buildDir, torchDir, extra = []) {
+  const configured = configuredTorchDir(buildDir);
+  if (configured !== undefined && path.resolve(configured) !== path.resolve(torchDir)) {
+    console.log(`setup: ${path.relative(root, buildDir)} was configured for ${configured}; configuring it for ${torchDir}`);
+    fs.rmSync(path.join(buildDir, 'CMakeCache.txt'), { force: true });
+    fs.rmSync(path.join(buildDir, 'CMakeFiles'), { recursive: true, force: true });
+  }
   const bin = path.join(root, 'node_modules', '.bin');
-  run(path.join(bin, 'cmake-js'), ['compile', '--log-level', 'warn']);
+  run(path.join(bin, 'cmake-js'), ['compile', '--log-level', 'warn', '--out', buildDir, ...extra],
+    { env: { ...process.env, Torch_DIR: torchDir } });
+}
+
+function buildTypeScript() {
+  const bin = path.join(root, 'node_modules', '.bin');
   run(path.join(bin, 'tsc'), ['-p', 'tsconfig.json']);
   run(process.execPath, [path.join(root, 'scripts', 'esm.js')]);
   run(path.join(bin, 'tsc'), ['-p', 'test/tsconfig.json']);
 }
 
-ensureSystemPackages();
-ensureNpmPackages();
-build();
+function main() {
+  if (process.argv.includes('--cuda')) {
+    ensureTorch(VARIANTS.cuda);
+    return;
+  }
+  ensureSystemPackages();
+  const { info } = ensureTorch(VARIANTS.cpu);
+  ensureNpmPackages();
+  buildNative(path.join(root, 'build'), process.env.Torch_DIR || info.cmakeDir);
+  buildTypeScript();
+}
+
+if (require.main === module) main();
+
+module.exports = { buildNative };
