@@ -6,6 +6,16 @@
 #include "generator.h"
 
 namespace difface {
+namespace {
+
+// The published sampler takes these square roots of float tensors, so they come from
+// libtorch's float sqrt rather than std::sqrt: libtorch 2.x's vectorised sqrt can differ from
+// the correctly rounded one in the last bit, and a chaotic chain makes that bit visible.
+float libtorchSqrt(float value) {
+  return torch::sqrt(torch::full({1}, value, torch::kFloat)).item<float>();
+}
+
+}  // namespace
 
 void Sampler::checkStartStep(int64_t startStep) const {
   if (startStep < 1 || startStep >= schedule_.size()) {
@@ -34,9 +44,9 @@ StepCoefficients Sampler::coefficients(int64_t i, double eta) const {
   // ...and these from abar rounded to float first, in float arithmetic.
   const float ab = static_cast<float>(alphaBar);
   const float abPrev = static_cast<float>(schedule_.alphaBarPrev(i));
-  c.sigma = static_cast<float>(eta) * std::sqrt((1.0f - abPrev) / (1.0f - ab)) * std::sqrt(1.0f - ab / abPrev);
-  c.sqrtAlphaBarPrev = std::sqrt(abPrev);
-  c.epsScale = std::sqrt(1.0f - abPrev - c.sigma * c.sigma);
+  c.sigma = static_cast<float>(eta) * libtorchSqrt((1.0f - abPrev) / (1.0f - ab)) * libtorchSqrt(1.0f - ab / abPrev);
+  c.sqrtAlphaBarPrev = libtorchSqrt(abPrev);
+  c.epsScale = libtorchSqrt(1.0f - abPrev - c.sigma * c.sigma);
   return c;
 }
 

@@ -13,12 +13,18 @@ export const testPyDir = path.join(repoRoot, 'test', 'py');
 
 let python: string | undefined;
 
-/** A python that imports torch, as the converter finds one. */
+/**
+ * The python whose torch the tests compare against: DIFFACE_PYTHON, else the project's own
+ * (.venv, made by scripts/setup.js), else one on PATH. It becomes DIFFACE_PYTHON for this
+ * process and what it starts, so the converter exports with the same torch.
+ */
 function pythonExecutable(): string {
   if (python !== undefined) return python;
-  for (const candidate of [process.env.DIFFACE_PYTHON, 'python3', '/usr/bin/python3']) {
+  const candidates = [process.env.DIFFACE_PYTHON, path.join(repoRoot, '.venv', 'bin', 'python'), 'python3', '/usr/bin/python3'];
+  for (const candidate of candidates) {
     if (candidate && spawnSync(candidate, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0) {
       python = candidate;
+      process.env.DIFFACE_PYTHON = candidate;
       return python;
     }
   }
@@ -41,6 +47,9 @@ export function tempDir(prefix: string): string {
   made.push(dir);
   return dir;
 }
+
+// Found now, before any test starts the converter or the CLI.
+pythonExecutable();
 
 process.on('exit', () => {
   for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
