@@ -20,6 +20,16 @@ Napi::Value Runtime(const Napi::CallbackInfo& info) {
   out.Set("threads", Napi::Number::New(info.Env(), runtime.threads));
   out.Set("cxx11Abi", Napi::Boolean::New(info.Env(), runtime.cxx11Abi));
   out.Set("cudaGraphs", Napi::Boolean::New(info.Env(), difface::GraphedForward::available()));
+  out.Set("cudnn", Napi::Number::New(info.Env(), static_cast<double>(runtime.gpu.cudnnVersion)));
+  out.Set("cudaReason", Napi::String::New(info.Env(), runtime.gpu.unavailableReason));
+  Napi::Array gpus = Napi::Array::New(info.Env(), runtime.gpu.devices.size());
+  for (size_t i = 0; i < runtime.gpu.devices.size(); ++i) {
+    Napi::Object gpu = Napi::Object::New(info.Env());
+    gpu.Set("name", Napi::String::New(info.Env(), runtime.gpu.devices[i].name));
+    gpu.Set("memoryBytes", Napi::Number::New(info.Env(), static_cast<double>(runtime.gpu.devices[i].totalBytes)));
+    gpus.Set(i, gpu);
+  }
+  out.Set("gpus", gpus);
   return out;
 }
 

@@ -62,6 +62,7 @@ RuntimeInfo runtimeInfo() {
   info.cudaAvailable = torch::cuda::is_available();
   info.cudaDeviceCount = info.cudaAvailable ? static_cast<int>(torch::cuda::device_count()) : 0;
   info.threads = at::get_num_threads();
+  info.gpu = gpuFacts();
 #if defined(_GLIBCXX_USE_CXX11_ABI)
   info.cxx11Abi = _GLIBCXX_USE_CXX11_ABI != 0;
 #endif

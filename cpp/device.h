@@ -6,6 +6,8 @@
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
+#include "gpu_info.h"
+
 namespace difface {
 
 // "cpu", "cuda" or "cuda:N"; throws EDEVICE when that device cannot be used here.
@@ -23,6 +25,7 @@ struct RuntimeInfo {
   int cudaDeviceCount = 0;
   int threads = 0;
   bool cxx11Abi = false;
+  GpuFacts gpu;
 };
 RuntimeInfo runtimeInfo();
 
