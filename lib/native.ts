@@ -4,7 +4,10 @@
  */
 import * as path from 'node:path';
 
+import { BinaryChoice, REBUILD, chooseBinary } from './binaries';
 import { DifFaceError } from './errors';
+import { libraryFolders } from './libtorch';
+import { preloadFor } from './preload';
 
 export interface NativeTensor {
   readonly shape: number[];
@@ -83,6 +86,11 @@ export interface NativeRuntime {
   threads: number;
   cxx11Abi: boolean;
   cudaGraphs: boolean;
+  /** cuDNN's version number (92400 for 9.24.0), 0 without cuDNN. */
+  cudnn: number;
+  /** Why CUDA cannot be used here; empty when it can. */
+  cudaReason: string;
+  gpus: { name: string; memoryBytes: number }[];
 }
 
 export interface NativeAddon {
@@ -96,65 +104,58 @@ export interface NativeAddon {
 export const packageRoot = path.resolve(__dirname, '..');
 
 let addon: NativeAddon | undefined;
-let addonPath: string | undefined;
+let loaded: BinaryChoice | undefined;
 
-/** The addon, loaded on first use. Throws ENATIVE with the cause and a fix when it cannot load. */
+/**
+ * The addon, loaded on first use: the binary built here or the prebuilt variant for the
+ * user's libtorch (lib/binaries.ts), after that libtorch's libraries (lib/preload.ts).
+ * Throws ENATIVE with the cause and a fix when it cannot load.
+ */
 export function native(): NativeAddon {
   if (addon === undefined) {
+    const choice = chooseBinary(packageRoot);
     try {
+      if (choice.libtorch !== undefined) preloadFor(choice.file, libraryFolders(choice.libtorch));
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const load = require('node-gyp-build') as { (dir: string): NativeAddon; resolve(dir: string): string };
-      addonPath = load.resolve(packageRoot);
-      addon = load(packageRoot);
+      addon = require(choice.file) as NativeAddon;
     } catch (error) {
-      throw new DifFaceError('ENATIVE', explainLoadFailure(error), { cause: error });
+      throw new DifFaceError('ENATIVE', explainLoadFailure(error, choice), { cause: error });
     }
+    loaded = choice;
   }
   return addon;
 }
 
-/** Where the addon was loaded from, once it is loaded. */
-export function nativePath(): string | undefined {
-  return addonPath;
+/** Which binary was loaded, and against which libtorch, once it is loaded. */
+export function loadedBinary(): BinaryChoice | undefined {
+  return loaded;
 }
-
-const REBUILD = 'npm rebuild difface --build-from-source';
 
 /**
  * What a failed load means and the command that fixes it: one message, like sharp's,
  * instead of a raw dlopen error. Exported for the tests.
  */
-export function explainLoadFailure(error: unknown): string {
+export function explainLoadFailure(error: unknown, choice?: BinaryChoice): string {
   const message = error instanceof Error ? error.message : String(error);
-  if (/No native build was found/.test(message)) {
-    return `difface has no binary for ${process.platform}-${process.arch} here; build one with \`${REBUILD}\` ` +
-      '(needs cmake, a C++17 compiler and libtorch: apt-get install cmake g++ libtorch-dev)';
-  }
+  const where = choice?.libtorch ? ` (libtorch ${choice.libtorch.version ?? ''} at ${choice.libtorch.libDir}, ${choice.libtorch.from})` : '';
+  const reinstall = choice?.variant ? `reinstall that torch: \`${choice.variant.install}\`` : `rebuild difface: \`${REBUILD}\``;
   const missing = /(lib[\w.+-]+\.so[\w.]*): cannot open shared object file/.exec(message);
   if (missing !== null) {
     const library = missing[1] ?? '';
-    const version = /^libtorch\w*\.so\.(\d+\.\d+)/.exec(library)?.[1] ?? /^libc10\.so\.(\d+\.\d+)/.exec(library)?.[1];
-    if (/^lib(torch|c10)(_cpu|_global_deps)?\.so/.test(library)) {
-      return `the native addon needs libtorch${version ? ` ${version}` : ''}, and ${library} is not installed: ` +
-        `apt-get install ${version ? `libtorch${version}` : 'libtorch-dev'} (Debian), or rebuild difface against ` +
-        `the libtorch you have: \`${REBUILD}\` (Torch_DIR chooses another libtorch)`;
+    if (/^lib(cuda|cudart|cublas|cudnn|cufft|curand|cusolver|cusparse|nccl|nv|c10_cuda|torch_cuda)/.test(library)) {
+      return `the native addon runs on a CUDA libtorch${where}, and ${library}, one of the NVIDIA libraries it needs, is ` +
+        `not installed beside it: install torch with its dependencies, ${reinstall}; or use a CPU torch`;
     }
-    if (/^lib(cuda|cudart|cublas|cudnn|nv|c10_cuda|torch_cuda)/.test(library)) {
-      return `the native addon was built against a CUDA libtorch, and ${library} is not found: add that PyTorch's library ` +
-        'folder to LD_LIBRARY_PATH (python3 -c "import torch, os; print(os.path.join(os.path.dirname(torch.__file__), \'lib\'))"), ' +
-        `or rebuild for the CPU with \`${REBUILD}\``;
-    }
-    return `the native addon cannot load ${library}, which it needs: install it, or rebuild with \`${REBUILD}\``;
+    return `the native addon cannot load ${library}, which it needs${where}: ${reinstall}`;
   }
   const symbol = /undefined symbol: (\S+)/.exec(message);
   if (symbol !== null) {
-    const abi = ' (another version, or another C++ ABI: _GLIBCXX_USE_CXX11_ABI)';
-    return `the native addon was built against another libtorch than the one found now${abi}; rebuild it against ` +
-      `this one: \`${REBUILD}\` (missing symbol ${symbol[1]})`;
+    return `the native addon was built against another libtorch than the one it loaded${where} (another version, or ` +
+      `another C++ ABI); rebuild it against this one: \`${REBUILD}\` (missing symbol ${symbol[1]})`;
   }
-  const broken = /(lib(?:torch|c10)[\w.+-]*\.so[\w.]*): (file too short|invalid ELF header)/.exec(message);
+  const broken = /(lib[\w.+-]*\.so[\w.]*): (file too short|invalid ELF header)/.exec(message);
   if (broken !== null) {
-    return `${broken[1]} is damaged (${broken[2]}); reinstall libtorch: apt-get install --reinstall libtorch-dev`;
+    return `${broken[1]} is damaged (${broken[2]})${where}: ${reinstall}`;
   }
-  return `the difface native addon failed to load: ${message}`;
+  return `the difface native addon failed to load${where}: ${message}`;
 }

@@ -1,22 +1,36 @@
-/** What this difface runs on: the package, its libtorch, CUDA, and where the addon came from. */
+/** What this difface runs on: the package, its libtorch, CUDA and the GPUs, and which addon binary. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { native, nativePath, packageRoot } from './native';
+import { loadedBinary, native, packageRoot } from './native';
+
+export interface GpuInfo {
+  name: string;
+  memoryBytes: number;
+}
 
 export interface Versions {
   difface: string;
   node: string;
-  /** The libtorch the addon runs on. */
+  /** The libtorch the addon runs on, as it reports itself ('2.13.0'). */
   torch: string;
+  /** Where that libtorch is, its full version ('2.13.0+cpu') and how it was found. */
+  libtorch: { path: string; version: string | null; from: string } | null;
   cuda: boolean;
+  /** Why CUDA cannot be used, when it cannot. */
+  cudaReason: string | null;
   cudaDevices: number;
+  gpus: GpuInfo[];
+  /** The cuDNN libtorch was built with ('9.24.0'), null without. */
+  cudnn: string | null;
   /** Whether the addon was built with CUDA graphs (against a CUDA libtorch). */
   cudaGraphs: boolean;
   /** libtorch's CPU threads now. */
   threads: number;
   /** 'prebuilt' when loaded from prebuilds/, 'built' when compiled on this machine. */
   binary: 'prebuilt' | 'built';
+  /** The prebuilt variant loaded ('torch2.13-cpu', 'torch2.14-cu13'); null for a build from source. */
+  variant: string | null;
   addon: string;
 }
 
@@ -25,18 +39,31 @@ export function packageVersion(): string {
   return manifest.version;
 }
 
+/** 92400 -> '9.24.0' (cuDNN 9 counts major x 10000 + minor x 100 + patch). */
+function cudnnVersion(code: number): string | null {
+  if (code <= 0) return null;
+  return `${Math.floor(code / 10000)}.${Math.floor((code % 10000) / 100)}.${code % 100}`;
+}
+
+/** Loads the addon if it is not loaded yet; throws ENATIVE when it cannot. */
 export function versions(): Versions {
   const runtime = native().runtime();
-  const addon = nativePath() ?? '';
+  const binary = loadedBinary();
+  const libtorch = binary?.libtorch;
   return {
     difface: packageVersion(),
     node: process.versions.node,
     torch: runtime.torch,
+    libtorch: libtorch === undefined ? null : { path: libtorch.libDir, version: libtorch.version ?? null, from: libtorch.from },
     cuda: runtime.cuda,
+    cudaReason: runtime.cudaReason === '' ? null : runtime.cudaReason,
     cudaDevices: runtime.cudaDevices,
+    gpus: runtime.gpus,
+    cudnn: cudnnVersion(runtime.cudnn),
     cudaGraphs: runtime.cudaGraphs,
     threads: runtime.threads,
-    binary: addon.split(path.sep).includes('prebuilds') ? 'prebuilt' : 'built',
-    addon,
+    binary: binary?.kind ?? 'built',
+    variant: binary?.variant?.name ?? null,
+    addon: binary?.file ?? '',
   };
 }

@@ -198,7 +198,7 @@ describe('engine API', function () {
   it('refuses another native object where a cancel token belongs, instead of misreading it', async function () {
     // Below the TypeScript API, which always passes real tokens: the addon itself must check.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const addon = require('node-gyp-build')(repoRoot);
+    const addon = require(path.join(repoRoot, 'dist', 'native.js')).native();
     const dir = await smallModelDir();
     const card = readModelCard(dir);
     const raw = await addon.loadEngine({
