@@ -5,6 +5,7 @@
  *   difface restore <files or folders...> -o OUT [--aligned] [options]
  *   difface serve [--port P] [--models DIR] [--max-batch B] [--max-queue Q]
  *   difface convert --unet U.pth --backbone B.pth [--config C] [--out DIR]
+ *   difface doctor [--json]
  *   difface --version
  */
 import { parseArgs } from 'node:util';
@@ -12,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { UsageError, restoreCommand } from './cli-restore';
 import { serveCommand } from './cli-serve';
 import { convertCheckpoints } from './convert';
+import { formatDoctorReport, doctorReport } from './doctor';
 import { DifFaceError } from './errors';
 import { userModelsDir } from './models';
 import { versions, packageVersion } from './versions';
@@ -54,6 +56,11 @@ const USAGE = `Usage:
       user cache (${'${XDG_CACHE_HOME:-~/.cache}'}/difface/models), where restore finds it. C is the
       published sampling YAML or a JSON with unet_config, backbone_config and
       diffusion_config; without it, the published configuration.
+  difface doctor [--json]
+      What difface runs on, for a bug report: node, the addon and its prebuilt variant, the
+      libtorch found and where, CUDA (or why not), cuDNN, the GPUs and their memory, the
+      model directories, and whether whole photos can be restored. Exit code 1 when the
+      addon cannot load.
   difface --version [--json]
       The package, the libtorch it runs on, and CUDA availability.
   difface help`;
@@ -109,6 +116,12 @@ function versionCommand(argv: string[]): number {
   return 0;
 }
 
+function doctorCommand(argv: string[]): number {
+  const report = doctorReport();
+  process.stdout.write(argv.includes('--json') ? JSON.stringify(report) + '\n' : formatDoctorReport(report));
+  return report.runtime === undefined ? 1 : 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -119,6 +132,8 @@ export async function main(argv: string[]): Promise<number> {
         return await serveCommand(rest);
       case 'convert':
         return await convertCommand(rest);
+      case 'doctor':
+        return doctorCommand(rest);
       case '--version':
       case '-v':
       case 'version':
