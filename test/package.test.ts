@@ -1,8 +1,10 @@
 // The published package as a user gets it: `npm pack`, then `npm install` of the tarball
-// into a new, empty app with no cmake, no C++ compiler and no Python on PATH. There the
-// prebuilt binary loads from require() and import(), the CLI restores a face with the demo
-// models, and a strict TypeScript file using the whole API type-checks against the
-// package's types. Also: what a user sees when libtorch is not installed.
+// into a new, empty app with no cmake, no C++ compiler and no Python on PATH. There the CPU
+// prebuilt loads against torch 2.13 installed into a fresh virtual environment (on PATH, as
+// an activated one is, or named by DIFFACE_LIBTORCH), from require() and import(); the CLI
+// restores a face with the demo models; a strict TypeScript file using the whole API
+// type-checks against the package's types. And what a user sees when the libtorch found is
+// another version, or lacks a library. (test/cuda-prebuilt.test.ts does the CUDA variant.)
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -10,23 +12,24 @@ import * as path from 'node:path';
 
 import { repoRoot, sharedDir, tempDir } from './helpers/env';
 import { alignedFaces } from './helpers/images';
+import { bareEnvironment, freshVenv, packAndInstall, run, torchFolder } from './helpers/package';
 
-function run(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): { code: number | null; out: string } {
-  const result = spawnSync(command, args, { cwd: options.cwd, env: options.env ?? process.env, encoding: 'utf8', maxBuffer: 64 << 20 });
-  return { code: result.status, out: `${result.stdout}${result.stderr}` };
-}
-
-/** A PATH with node, npm and sh alone: no cmake, no compiler, no python. */
-function bareEnvironment(): NodeJS.ProcessEnv {
-  const bin = tempDir('bin');
-  const npmCli = [process.env.npm_execpath, path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js')]
-    .find((file) => file !== undefined && file.endsWith('.js') && fs.existsSync(file));
-  if (npmCli === undefined) throw new Error('cannot find npm-cli.js next to node');
-  fs.symlinkSync(process.execPath, path.join(bin, 'node'));
-  fs.symlinkSync('/bin/sh', path.join(bin, 'sh'));
-  fs.writeFileSync(path.join(bin, 'npm'), `#!/bin/sh\nexec "${process.execPath}" "${npmCli}" "$@"\n`, { mode: 0o755 });
-  const env: NodeJS.ProcessEnv = { HOME: process.env.HOME, PATH: bin, XDG_CACHE_HOME: tempDir('xdg'), npm_config_update_notifier: 'false' };
-  return env;
+/**
+ * A torch folder that looks like `torch` but says it is `version`, and lacks the libraries
+ * named in `hidden`: libtorch as a user might have it, of another version or half-installed.
+ */
+function alteredTorch(torch: string, version: string, hidden: string[] = []): string {
+  const fake = path.join(tempDir('torch'), 'torch');
+  fs.mkdirSync(path.join(fake, 'lib'), { recursive: true });
+  for (const name of fs.readdirSync(torch).filter((entry) => entry !== 'lib' && entry !== 'version.py')) {
+    fs.symlinkSync(path.join(torch, name), path.join(fake, name));
+  }
+  for (const name of fs.readdirSync(path.join(torch, 'lib')).filter((entry) => !hidden.includes(entry))) {
+    fs.symlinkSync(path.join(torch, 'lib', name), path.join(fake, 'lib', name));
+  }
+  const versionFile = fs.readFileSync(path.join(torch, 'version.py'), 'utf8');
+  fs.writeFileSync(path.join(fake, 'version.py'), versionFile.replace(/^__version__ = .*$/m, `__version__ = '${version}'`));
+  return fake;
 }
 
 /** Hiding an installed library needs root and unshare; skips the test, saying so, without them. */
@@ -42,55 +45,68 @@ describe('the npm package', function () {
   let tarball: string;
   let app: string;
   let env: NodeJS.ProcessEnv;
+  let venv: string;
+  /** The bare environment with the fresh virtual environment activated (first on PATH). */
+  let activated: NodeJS.ProcessEnv;
+  const cli = (): string => path.join(app, 'node_modules', '.bin', 'difface');
 
   before(function () {
-    const packed = tempDir('pack');
-    const pack = run('npm', ['pack', '--pack-destination', packed, '--silent'], { cwd: repoRoot });
-    assert.equal(pack.code, 0, pack.out);
-    const name = fs.readdirSync(packed).find((f) => f.endsWith('.tgz'));
-    assert.ok(name, pack.out);
-    tarball = path.join(packed, name);
     env = bareEnvironment();
-    for (const tool of ['cmake', 'c++', 'g++', 'python3', 'python']) {
-      assert.notEqual(spawnSync(tool, ['--version'], { env }).status, 0, `${tool} must be hidden`);
-    }
-    app = tempDir('app');
-    assert.equal(run('npm', ['init', '-y'], { cwd: app, env }).code, 0);
-    const install = run('npm', ['install', tarball, '--no-audit', '--no-fund', '--prefer-offline'], { cwd: app, env });
-    assert.equal(install.code, 0, install.out);
+    ({ tarball, app } = packAndInstall('cpu', env));
+    const variant = JSON.parse(fs.readFileSync(path.join(app, 'node_modules', 'difface', 'prebuilds', 'linux-x64',
+      'torch2.13-cpu', 'variant.json'), 'utf8')) as { torch: string };
+    venv = freshVenv([`torch==${variant.torch}`]);
+    activated = { ...env, PATH: `${path.join(venv, 'bin')}:${env.PATH ?? ''}`, VIRTUAL_ENV: venv };
   });
 
-  it('holds the compiled library, types, prebuilt binary, models tools and demo models, and nothing of tests or builds', function () {
+  it('holds the compiled library, types, the CPU prebuilt and its description, models tools and demo models, and nothing of tests or builds', function () {
     const listing = run('tar', ['tzf', tarball], { cwd: repoRoot }).out.split('\n');
     for (const needed of ['package/dist/index.js', 'package/dist/index.mjs', 'package/dist/index.d.ts', 'package/dist/cli.js',
       'package/models/convert.py', 'package/models/unet.py', 'package/models/swinir.py', 'package/models/demo/unet.pt',
-      'package/models/demo/difface.json', 'package/CMakeLists.txt', 'package/cpp/engine.cpp', 'package/scripts/install.js']) {
+      'package/models/demo/difface.json', 'package/CMakeLists.txt', 'package/cpp/engine.cpp', 'package/scripts/install.js',
+      'package/prebuilds/linux-x64/torch2.13-cpu/difface.node', 'package/prebuilds/linux-x64/torch2.13-cpu/variant.json',
+      'package/prebuilds/linux-x64/faces/difface_faces.node']) {
       assert.ok(listing.includes(needed), `${needed} is packed`);
     }
-    assert.ok(listing.some((f) => /^package\/prebuilds\/linux-x64\/[^/]*\.node$/.test(f)), 'a prebuilt binary is packed');
-    assert.ok(listing.includes('package/prebuilds/linux-x64/faces/difface_faces.node'), 'the prebuilt whole-photo module is packed');
-    const unwanted = listing.filter((f) => /^package\/(test|build|bench|\.ci)\//.test(f) || f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.startsWith('package/lib/'));
+    const unwanted = listing.filter((f) => /^package\/(test|build|bench|\.ci|\.venv)/.test(f) || f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.startsWith('package/lib/'));
     assert.deepEqual(unwanted, []);
   });
 
-  it('loads the prebuilt binary through require() and import()', function () {
-    const required = run('node', ['-e', "const d = require('difface'); console.log(JSON.stringify(d.DifFace.versions()))"], { cwd: app, env });
+  it('loads the CPU prebuilt against the torch of an activated virtual environment, through require() and import()', function () {
+    const required = run('node', ['-e', "const d = require('difface'); console.log(JSON.stringify(d.DifFace.versions()))"], { cwd: app, env: activated });
     assert.equal(required.code, 0, required.out);
-    const info = JSON.parse(required.out) as { binary: string; torch: string };
+    const info = JSON.parse(required.out) as { binary: string; variant: string; torch: string; libtorch: { path: string; version: string; from: string } };
     assert.equal(info.binary, 'prebuilt');
-    const imported = run('node', ['--input-type=module', '-e', "import { DifFace, Tensor } from 'difface'; console.log(typeof DifFace.load, typeof Tensor.fromFloat32)"], { cwd: app, env });
+    assert.equal(info.variant, 'torch2.13-cpu');
+    assert.match(info.torch, /^2\.13\./);
+    assert.equal(info.libtorch.path, path.join(torchFolder(venv), 'lib'));
+    assert.equal(info.libtorch.from, 'python3 on PATH');
+    const imported = run('node', ['--input-type=module', '-e', "import { DifFace, Tensor } from 'difface'; console.log(typeof DifFace.load, typeof Tensor.fromFloat32, DifFace.versions().variant)"], { cwd: app, env: activated });
     assert.equal(imported.code, 0, imported.out);
-    assert.equal(imported.out.trim(), 'function function');
+    assert.equal(imported.out.trim(), 'function function torch2.13-cpu');
   });
 
-  it('restores a face from its CLI with the demo models', function () {
+  it('loads it against the torch DIFFACE_LIBTORCH names, with no python on PATH', function () {
+    const loaded = run('node', ['-e', "console.log(JSON.stringify(require('difface').versions().libtorch))"],
+      { cwd: app, env: { ...env, DIFFACE_LIBTORCH: torchFolder(venv) } });
+    assert.equal(loaded.code, 0, loaded.out);
+    assert.deepEqual(JSON.parse(loaded.out), { path: path.join(torchFolder(venv), 'lib'), version: '2.13.0+cpu', from: 'DIFFACE_LIBTORCH' });
+  });
+
+  it('restores a face from its CLI with the demo models, and says what it runs on', function () {
     const face = alignedFaces()[0] as string;
     const out = path.join(app, 'out');
-    const restored = run(path.join(app, 'node_modules', '.bin', 'difface'), ['restore', face, '-o', out, '--aligned'], { cwd: app, env });
+    const restored = run(cli(), ['restore', face, '-o', out, '--aligned'], { cwd: app, env: activated });
     assert.equal(restored.code, 0, restored.out);
     assert.ok(fs.existsSync(path.join(out, path.basename(face))));
-    const version = run(path.join(app, 'node_modules', '.bin', 'difface'), ['--version'], { cwd: app, env });
-    assert.match(version.out, /prebuilt addon/);
+    const version = run(cli(), ['--version'], { cwd: app, env: activated });
+    assert.match(version.out, /libtorch 2\.13\.\d+, CUDA no, prebuilt addon/);
+    const doctor = run(cli(), ['doctor'], { cwd: app, env: activated });
+    assert.equal(doctor.code, 0, doctor.out);
+    assert.match(doctor.out, /^addon: +prebuilt \(torch2\.13-cpu\), \S+difface\.node$/m);
+    assert.match(doctor.out, new RegExp(`^libtorch: +2\\.13\\.0 \\(2\\.13\\.0\\+cpu\\) at ${torchFolder(venv)}/lib, found by python3 on PATH$`, 'm'));
+    assert.match(doctor.out, /^CUDA: +no: this addon was built against a libtorch without CUDA/m);
+    assert.match(doctor.out, /^models: +\S+demo \[demo \(used\)\] demo$/m);
   });
 
   it('type-checks a strict TypeScript file that uses the whole API, and refuses misuses', function () {
@@ -103,13 +119,35 @@ describe('the npm package', function () {
     assert.equal(tsc.code, 0, tsc.out);
   });
 
-  it('says which library is missing, and how to get it, when libtorch is not installed', function () {
-    skipUnlessCanHide(this, 'libtorch');
-    const hidden = run(path.join(repoRoot, 'test', 'sh', 'without-libs.sh'),
-      ['libtorch*|libc10*', process.execPath, path.join(app, 'node_modules', 'difface', 'dist', 'cli.js'), '--version'], { cwd: app, env: { ...env, PATH: process.env.PATH } });
+  it('refuses a libtorch of another version with ENATIVE: what is shipped, what was found, and the commands that fix it', function () {
+    const other = alteredTorch(torchFolder(venv), '2.12.1+cpu');
+    const script = "try { require('difface').versions() } catch (e) { console.log(e.code); console.log(e.message) }";
+    const refused = run('node', ['-e', script], { cwd: app, env: { ...env, DIFFACE_LIBTORCH: other } });
+    assert.equal(refused.code, 0, refused.out);
+    const [code, message] = refused.out.split('\n');
+    assert.equal(code, 'ENATIVE');
+    assert.match(message ?? '', /prebuilt binaries run on torch 2\.13 \(CPU\)/);
+    assert.ok(message?.includes(`torch 2.12.1+cpu (CPU) at ${path.join(other, 'lib')} (DIFFACE_LIBTORCH)`), message);
+    assert.ok(message?.includes('`python3 -m pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu`'), message);
+    assert.ok(message?.includes(`\`Torch_DIR=${path.join(other, 'share', 'cmake', 'Torch')} npm rebuild difface --build-from-source\``), message);
+    const doctor = run(cli(), ['doctor'], { cwd: app, env: { ...env, DIFFACE_LIBTORCH: other } });
+    assert.equal(doctor.code, 1, doctor.out);
+    assert.match(doctor.out, /^addon: +cannot load \[ENATIVE\]: difface's prebuilt binaries run on torch 2\.13/m);
+    assert.match(doctor.out, /^prebuilt: +torch2\.13-cpu$/m);
+    assert.doesNotMatch(doctor.out, /at Module\._extensions|dlopen|\n +at /);
+  });
+
+  it('says which library is missing from a half-installed torch, and refuses a folder with none', function () {
+    const broken = alteredTorch(torchFolder(venv), '2.13.0+cpu', ['libtorch_cpu.so']);
+    const hidden = run(cli(), ['--version'], { cwd: app, env: { ...env, DIFFACE_LIBTORCH: broken } });
     assert.equal(hidden.code, 1, hidden.out);
-    assert.match(hidden.out, /needs libtorch 1\.\d+, and libtorch\S* is not installed: apt-get install libtorch1\.\d+/);
-    assert.doesNotMatch(hidden.out, /at Module\._extensions|dlopen/);
+    assert.ok(hidden.out.includes(`torch 2.13.0+cpu (CPU) at ${path.join(broken, 'lib')} (DIFFACE_LIBTORCH), which is incomplete: ` +
+      `libtorch_cpu.so missing from ${path.join(broken, 'lib')}`), hidden.out);
+    assert.match(hidden.out, /\[ENATIVE\]$/m);
+    const empty = tempDir('empty');
+    const none = run(cli(), ['--version'], { cwd: app, env: { ...env, DIFFACE_LIBTORCH: empty } });
+    assert.equal(none.code, 1, none.out);
+    assert.ok(none.out.includes(`${empty} holds no libtorch`), none.out);
   });
 
   it('restores aligned faces without dlib, and says what to install for whole photos', function () {
@@ -126,7 +164,7 @@ describe('the npm package', function () {
       '})();',
     ].join('\n');
     const hidden = run(path.join(repoRoot, 'test', 'sh', 'without-libs.sh'), ['libdlib*', process.execPath, '-e', script],
-      { cwd: app, env: { ...env, PATH: process.env.PATH } });
+      { cwd: app, env: { ...activated, PATH: `${path.join(venv, 'bin')}:${process.env.PATH ?? ''}` } });
     assert.equal(hidden.code, 0, hidden.out);
     assert.match(hidden.out, /^aligned true \{"available":false,"reason":"[^"]*libdlib\S* is not installed/m);
     assert.match(hidden.out, /^photo EDETECT .*libdlib\S* is not installed\): apt-get install libdlib19\.1 /m);
