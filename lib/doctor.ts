@@ -83,8 +83,8 @@ function runtimeLines(runtime: Versions): string[] {
     `addon:     ${runtime.binary}${runtime.variant ? ` (${runtime.variant})` : ''}, ${runtime.addon}`,
     `libtorch:  ${runtime.torch}${libtorch ? ` (${libtorch.version ?? 'version unknown'}) at ${libtorch.path}, found by ${libtorch.from}` : ''}`,
     `threads:   ${runtime.threads}`,
-    `CUDA:      ${runtime.cuda ? `yes, ${runtime.cudaDevices} device(s)` : `no: ${runtime.cudaReason ?? 'not available'}`}` +
-      `${runtime.cudaGraphs ? ', CUDA graphs built' : ''}`,
+    `CUDA:      ${runtime.cuda ? `yes, ${runtime.cudaDevices} device(s)` : `no: ${runtime.cudaReason ?? 'not available'}`}`,
+    ...(runtime.cudaGraphs ? ['           (this addon has CUDA graphs and CUDA memory statistics)'] : []),
     `cuDNN:     ${runtime.cudnn ?? 'none'}`,
     ...runtime.gpus.map((gpu, i) => `GPU ${i}:     ${gpu.name}, ${gigabytes(gpu.memoryBytes)}`),
   ];

@@ -115,7 +115,10 @@ export function native(): NativeAddon {
   if (addon === undefined) {
     const choice = chooseBinary(packageRoot);
     try {
-      if (choice.libtorch !== undefined) preloadFor(choice.file, libraryFolders(choice.libtorch));
+      if (choice.libtorch !== undefined) {
+        const [libDir, ...others] = libraryFolders(choice.libtorch);
+        preloadFor(choice.file, libDir ?? choice.libtorch.libDir, others);
+      }
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       addon = require(choice.file) as NativeAddon;
     } catch (error) {

@@ -1,8 +1,9 @@
 /**
  * Loads a libtorch's libraries into the process before the addon, so that the addon's needs
- * (libtorch.so, libc10.so, and for CUDA the NVIDIA libraries) resolve to them: the dynamic
- * linker matches a needed name against libraries already loaded before it searches any
- * folder. No LD_LIBRARY_PATH is needed, and no libtorch elsewhere on the system can win.
+ * (libtorch.so, libc10.so, and for CUDA libtorch_cuda.so and the CUDA runtime) resolve to
+ * them: the dynamic linker matches a needed name against libraries already loaded before it
+ * searches any folder. No LD_LIBRARY_PATH is needed, and no libtorch elsewhere on the system
+ * (Debian's, say) can win.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -25,30 +26,6 @@ function libraryIndex(folders: string[]): Map<string, string> {
   return index;
 }
 
-/**
- * The libraries of `folders` that `binary` needs, directly or through each other, in an
- * order where each comes after what it needs.
- */
-export function dependencyOrder(binary: string, folders: string[]): string[] {
-  const index = libraryIndex(folders);
-  const order: string[] = [];
-  const seen = new Set<string>();
-  const visit = (file: string): void => {
-    if (seen.has(file)) return;
-    seen.add(file);
-    for (const name of neededLibraries(file)) {
-      const dependency = index.get(name);
-      if (dependency !== undefined) visit(dependency);
-    }
-    order.push(file);
-  };
-  for (const name of neededLibraries(binary)) {
-    const dependency = index.get(name);
-    if (dependency !== undefined) visit(dependency);
-  }
-  return order;
-}
-
 /** dlopen through Node: a library that is no addon loads, then Node reports that it registered nothing. */
 function loadLibrary(file: string): void {
   const flags = os.constants.dlopen.RTLD_NOW | RTLD_NODELETE;
@@ -59,9 +36,39 @@ function loadLibrary(file: string): void {
   }
 }
 
-/** Loads what `binary` needs from `folders`; throws the dynamic linker's error when one cannot load. */
-export function preloadFor(binary: string, folders: string[]): string[] {
-  const order = dependencyOrder(binary, folders);
-  for (const file of order) loadLibrary(file);
-  return order;
+/**
+ * Loads `file`. When it cannot find a library it needs and `index` has that library (an
+ * NVIDIA wheel's, for a torch whose libraries carry no run path to them), that one is loaded
+ * first, the same way, and `file` again.
+ */
+function loadWithHelpers(file: string, index: Map<string, string>, tried: Set<string>): void {
+  for (;;) {
+    try {
+      loadLibrary(file);
+      return;
+    } catch (error) {
+      const missing = /([\w.+-]+\.so[\w.]*): cannot open shared object file/.exec((error as Error).message)?.[1];
+      const helper = missing === undefined ? undefined : index.get(missing);
+      if (helper === undefined || tried.has(helper)) throw error;
+      tried.add(helper);
+      loadWithHelpers(helper, index, tried);
+    }
+  }
+}
+
+/**
+ * Loads, by their paths, the libraries `binary` needs that are in libtorch's folder. Each one
+ * brings what it needs itself, as a group (libtorch's libraries use each other's symbols
+ * without always naming each other, so one alone can fail where its group loads), and a CUDA
+ * pip torch's reach the NVIDIA wheels beside them through their run paths. `otherFolders` are
+ * where to look for what they cannot find. Throws the dynamic linker's error when one cannot
+ * load. Returns the files loaded.
+ */
+export function preloadFor(binary: string, libDir: string, otherFolders: string[]): string[] {
+  const index = libraryIndex([libDir, ...otherFolders]);
+  const direct = neededLibraries(binary).map((name) => index.get(name))
+    .filter((file): file is string => file !== undefined && path.dirname(file) === libDir);
+  const tried = new Set<string>();
+  for (const file of direct) loadWithHelpers(file, index, tried);
+  return direct;
 }
