@@ -1,7 +1,7 @@
 """The eager-PyTorch side of `npm run bench`: the published sampler's way of running the
 networks, on the same weights and threads as the engine. Prints one JSON object.
 
-    eager.py restore CONFIG UNET.pth BACKBONE.pth LQ.npy --seed S --eta E --start N --runs R [--expect X.npy]
+    eager.py restore CONFIG UNET.pth BACKBONE.pth LQ.npy --seed S --eta E --start N --runs R [--expect X.npy] [--save OUT.npy]
     eager.py calls CONFIG UNET.pth BACKBONE.pth --side H --runs R [--out DIR]
     eager.py flops CONFIG - - --side H    (needs torch.utils.flop_counter, PyTorch 2)
     common: --threads T --device cpu|cuda --dtype float32|float16|bfloat16 [--batches 1,8 --big-runs R]
@@ -99,6 +99,8 @@ def restore_command(args):
         if args.expect:
             expected = torch.from_numpy(np.load(args.expect))
             report["maxDiff"] = (restored.float().cpu() - expected).abs().max().item()
+        if args.save:
+            np.save(args.save, restored.float().cpu().contiguous().numpy())
         reports[str(batch or lq.shape[0])] = report
     if not args.batches:
         return next(iter(reports.values()))
@@ -164,6 +166,7 @@ def main():
     parser.add_argument("--big-runs", type=int, default=1, help="timed runs for batches above 1")
     parser.add_argument("--side", type=int, default=512)
     parser.add_argument("--expect")
+    parser.add_argument("--save", help="restore: where to write the last restored batch (.npy)")
     parser.add_argument("--out")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--device", default="cpu")
