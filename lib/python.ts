@@ -34,5 +34,6 @@ export function findPython(): PythonInfo {
   }
   throw new DifFaceError('EPYTHON',
     `converting checkpoints needs Python 3 with PyTorch, and none of ${tried.join(', ')} can import torch; ` +
-    'install it (`apt-get install python3-torch python3-yaml`) or set DIFFACE_PYTHON to such a python');
+    'install it (`python3 -m pip install torch pyyaml`; the torch the engine runs on is the safest, as TorchScript ' +
+    'exported by a newer torch may not load in an older libtorch) or set DIFFACE_PYTHON to such a python');
 }
