@@ -21,10 +21,11 @@ c10::Device resolveDevice(const std::string& name) {
     index = std::stoi(name.substr(5));
   }
   if (!torch::cuda::is_available()) {
+    const std::string reason = gpuFacts().unavailableReason;
     throw Error(codes::kDevice,
-                "device '" + name + "' was asked for, but the libtorch this addon runs on (" + TORCH_VERSION +
-                    ") has no CUDA support or sees no GPU; use device 'cpu', or rebuild against a CUDA libtorch "
-                    "(set Torch_DIR, see the README)");
+                "device '" + name + "' was asked for, but CUDA cannot be used with the libtorch this addon runs on (" +
+                    TORCH_VERSION + ")" + (reason.empty() ? "" : ": " + reason) +
+                    "; use device 'cpu', or a CUDA torch with a GPU and its driver (see `difface doctor`)");
   }
   const int count = static_cast<int>(torch::cuda::device_count());
   if (index >= count) {
