@@ -134,10 +134,9 @@ export function findLibtorches(): Libtorch[] {
       { from: 'DIFFACE_LIBTORCH', root: chosen, libDir: chosen, version: undefined, cuda: undefined, problem: `${chosen} holds no libtorch` }];
   }
   const found: Libtorch[] = [];
+  const real = (dir: string): string => (fs.existsSync(dir) ? fs.realpathSync(dir) : dir);
   const add = (candidate: Libtorch | undefined): void => {
-    if (candidate !== undefined && !found.some((f) => fs.realpathSync(f.libDir) === fs.realpathSync(candidate.libDir))) {
-      found.push(candidate);
-    }
+    if (candidate !== undefined && !found.some((f) => real(f.libDir) === real(candidate.libDir))) found.push(candidate);
   };
   for (const python of ['python3', 'python']) {
     const folder = pythonTorchFolder(python);
