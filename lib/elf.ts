@@ -26,8 +26,10 @@ function readAt(fd: number, offset: number, length: number): Buffer {
 }
 
 function programHeaders(fd: number): Segment[] {
-  const header = readAt(fd, 0, 64);
-  if (header.readUInt32BE(0) !== 0x7f454c46) throw new Error('not an ELF file');
+  const header = Buffer.alloc(64);
+  const read = fs.readSync(fd, header, 0, header.length, 0);
+  if (read < 4 || header.readUInt32BE(0) !== 0x7f454c46) throw new Error('not an ELF file');
+  if (read < header.length) throw new Error('truncated ELF file');
   if (header[4] !== 2 || header[5] !== 1) throw new Error('not a 64-bit little-endian ELF file');
   const offset = Number(header.readBigUInt64LE(0x20));
   const size = header.readUInt16LE(0x36);
