@@ -155,11 +155,10 @@ export function libtorchName(found: Pick<Libtorch, 'version' | 'cuda'>): string 
 }
 
 /**
- * The folders a libtorch's libraries are loaded from: its own, and for a Python install the
- * NVIDIA wheels beside it (site-packages/nvidia/<part>/lib), where a CUDA torch finds cuDNN,
- * cuBLAS and the CUDA runtime.
+ * For a torch inside a Python install, the folders of the NVIDIA wheels beside it
+ * (site-packages/nvidia/<part>/lib), where a CUDA torch finds cuDNN, cuBLAS and the CUDA runtime.
  */
-export function libraryFolders(found: Pick<Libtorch, 'libDir' | 'root'>): string[] {
+export function nvidiaWheelFolders(found: Pick<Libtorch, 'root'>): string[] {
   const nvidia = path.join(path.dirname(found.root), 'nvidia');
-  return [found.libDir, ...listIfExists(nvidia).map((part) => path.join(nvidia, part, 'lib')).filter((dir) => fs.existsSync(dir))];
+  return listIfExists(nvidia).map((part) => path.join(nvidia, part, 'lib')).filter((dir) => fs.existsSync(dir));
 }

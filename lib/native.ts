@@ -6,7 +6,7 @@ import * as path from 'node:path';
 
 import { BinaryChoice, REBUILD, chooseBinary } from './binaries';
 import { DifFaceError } from './errors';
-import { libraryFolders } from './libtorch';
+import { nvidiaWheelFolders } from './libtorch';
 import { preloadFor } from './preload';
 
 export interface NativeTensor {
@@ -115,10 +115,7 @@ export function native(): NativeAddon {
   if (addon === undefined) {
     const choice = chooseBinary(packageRoot);
     try {
-      if (choice.libtorch !== undefined) {
-        const [libDir, ...others] = libraryFolders(choice.libtorch);
-        preloadFor(choice.file, libDir ?? choice.libtorch.libDir, others);
-      }
+      if (choice.libtorch !== undefined) preloadFor(choice.file, choice.libtorch.libDir, nvidiaWheelFolders(choice.libtorch));
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       addon = require(choice.file) as NativeAddon;
     } catch (error) {

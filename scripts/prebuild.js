@@ -17,7 +17,7 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
-const { buildNative } = require('./setup');
+const { buildNative, configuredTorchDir } = require('./setup');
 const { VARIANTS, root, pythonFor, torchInfo, matches } = require('./torch-env');
 
 const target = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
@@ -45,8 +45,7 @@ function torchOf(variant) {
 
 /** The build folder of a variant: the main build/ when it is configured for this torch, else one of its own. */
 function buildDirFor(variant, info) {
-  const cache = path.join(root, 'build', 'CMakeCache.txt');
-  const configured = fs.existsSync(cache) && /^Torch_DIR:\w+=(.*)$/m.exec(fs.readFileSync(cache, 'utf8'))?.[1];
+  const configured = configuredTorchDir(path.join(root, 'build'));
   if (configured && path.resolve(configured) === path.resolve(info.cmakeDir)) return path.join(root, 'build');
   return path.join(root, 'build', 'variants', variant.name);
 }

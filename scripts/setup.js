@@ -142,4 +142,4 @@ function main() {
 
 if (require.main === module) main();
 
-module.exports = { buildNative };
+module.exports = { buildNative, configuredTorchDir };

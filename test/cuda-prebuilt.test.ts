@@ -10,7 +10,6 @@
 // DIFFACE_CUDA_PYTHON) and builds the CUDA variant (minutes, the first time). Without it,
 // it skips, saying so. `npm run test:cuda-prebuilt` runs it alone.
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -25,15 +24,22 @@ interface CudaTorch {
   folder: string;
 }
 
-/** The CUDA torch the CUDA variant is built against, if this machine has it. */
+interface TorchEnv {
+  VARIANTS: Record<'cuda', { torch: string; cuda: string }>;
+  pythonFor(variant: unknown): string;
+  torchInfo(python: string): { version: string; cuda: string | null; libDir: string } | undefined;
+  matches(variant: unknown, info: unknown): boolean;
+}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const torchEnv = require(path.join(repoRoot, 'scripts', 'torch-env.js')) as TorchEnv;
+
+/** The CUDA torch the CUDA variant is built against (the one scripts/prebuild.js uses), if this machine has it. */
 function cudaTorch(): CudaTorch | undefined {
-  const python = process.env.DIFFACE_CUDA_PYTHON || path.join(repoRoot, '.venv-cuda', 'bin', 'python');
-  const probe = spawnSync(python, ['-c', 'import json, os, torch; print(json.dumps([torch.__version__, torch.version.cuda, os.path.dirname(torch.__file__)]))'],
-    { encoding: 'utf8' });
-  if (probe.status !== 0) return undefined;
-  const [version, cuda, folder] = JSON.parse(probe.stdout.trim().split('\n').pop() ?? '[]') as [string, string | null, string];
-  if (!version.startsWith('2.14.') || cuda === null || !cuda.startsWith('13.')) return undefined;
-  return { python, version, cuda, folder };
+  const variant = torchEnv.VARIANTS.cuda;
+  const python = torchEnv.pythonFor(variant);
+  const info = torchEnv.torchInfo(python);
+  if (info === undefined || !torchEnv.matches(variant, info) || info.cuda === null) return undefined;
+  return { python, version: info.version, cuda: info.cuda, folder: path.dirname(info.libDir) };
 }
 
 interface Report {
