@@ -74,9 +74,11 @@ function ensureTorch(variant) {
     try {
       ensureVenv(variant);
     } catch (error) {
-      console.error(`setup: ${error.message}\nsetup: torch ${variant.torch} could not be installed into ` +
-        `${path.relative(root, variant.venv)}/. Install it there by hand (${variant.userInstall.replace('python3', `${path.relative(root, variant.venv)}/bin/python`)}), ` +
-        `or set ${variant.pythonVariable} to a python that has it.`);
+      const venv = path.relative(root, variant.venv);
+      console.error(`setup: ${error.message}\nsetup: torch ${variant.torch} could not be installed into ${venv}/. ` +
+        `Install it there by hand (\`${venv}/bin/python -m pip install torch==${variant.torch} numpy pyyaml\`, from ` +
+        `https://download.pytorch.org/whl/${variant.cuda ? 'cu130' : 'cpu'} if pip's index lacks it), or set ` +
+        `${variant.pythonVariable} to a python that has it.`);
       process.exit(1);
     }
   }
@@ -109,7 +111,7 @@ function configuredTorchDir(buildDir) {
  * Builds the addon in `buildDir` against the libtorch whose CMake folder is `torchDir`. A
  * folder configured for another libtorch starts over: CMake keeps the libraries it found.
  */
-function buildNative(buildDir, torchDir, extra = []) {
+function buildNative(buildDir, torchDir) {
   const configured = configuredTorchDir(buildDir);
   if (configured !== undefined && path.resolve(configured) !== path.resolve(torchDir)) {
     console.log(`setup: ${path.relative(root, buildDir)} was configured for ${configured}; configuring it for ${torchDir}`);
@@ -117,7 +119,7 @@ function buildNative(buildDir, torchDir, extra = []) {
     fs.rmSync(path.join(buildDir, 'CMakeFiles'), { recursive: true, force: true });
   }
   const bin = path.join(root, 'node_modules', '.bin');
-  run(path.join(bin, 'cmake-js'), ['compile', '--log-level', 'warn', '--out', buildDir, ...extra],
+  run(path.join(bin, 'cmake-js'), ['compile', '--log-level', 'warn', '--out', buildDir],
     { env: { ...process.env, Torch_DIR: torchDir } });
 }
 
