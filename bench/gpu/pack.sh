@@ -16,7 +16,7 @@ mkdir -p .devpack
 version() { node -p "require('./node_modules/$1/package.json').version"; }
 npm install --prefix .devpack --no-save --no-package-lock --no-audit --no-fund --silent \
   "node-addon-api@$(version node-addon-api)" "node-api-headers@$(version node-api-headers)" \
-  "node-gyp-build@$(version node-gyp-build)" "mocha@$(version mocha)"
+  "mocha@$(version mocha)"
 cp -r dist .devpack/dist
 mkdir -p .devpack/build-test && cp -r build/test/. .devpack/build-test/
 du -sh .device .devpack
