@@ -292,7 +292,9 @@ function writeReport(cases, extra) {
     difface: info.difface,
     cases,
   };
-  const name = suite === 'cpu' ? 'cpu' : (reportExtra.gpu ?? `${options.device}-gpu-suite`).replace(/[^A-Za-z0-9]+/g, '-');
+  // The libtorch in the name: results on another torch are another baseline, not a rerun.
+  const torch = `torch${info.torch.split('.').slice(0, 2).join('.')}`;
+  const name = suite === 'cpu' ? `cpu-${torch}` : `${(reportExtra.gpu ?? `${options.device}-gpu-suite`).replace(/[^A-Za-z0-9]+/g, '-')}-${torch}`;
   const file = options.out ?? path.join(root, 'bench', 'results', `${name}-${report.date.slice(0, 10)}.json`);
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
