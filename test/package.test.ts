@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { repoRoot, sharedDir, tempDir } from './helpers/env';
+import { imagesDir, repoRoot, tempDir } from './helpers/env';
 import { alignedFaces } from './helpers/images';
 
 function run(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): { code: number | null; out: string } {
@@ -120,7 +120,7 @@ describe('the npm package', function () {
       '  const engine = await DifFace.load(resolveModels().dir);',
       `  const aligned = await engine.restoreImage(${JSON.stringify(alignedFaces()[0])}, { seed: 1 });`,
       '  console.log("aligned", aligned.image.length > 0, JSON.stringify(faceFindingAvailable()));',
-      `  await engine.restorePhoto(${JSON.stringify(path.join(sharedDir, 'testdata', 'whole', '04.jpg'))})`,
+      `  await engine.restorePhoto(${JSON.stringify(path.join(imagesDir, 'whole', '04.jpg'))})`,
       '    .catch((error) => console.log("photo", error.code, error.message));',
       '  engine.dispose();',
       '})();',

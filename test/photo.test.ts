@@ -10,9 +10,9 @@ import sharp from 'sharp';
 
 import { DifFace, DifFaceError, RestoredPhoto, Tensor, demoModelsDir, faceFindingAvailable } from 'difface';
 
-import { repoRoot, sharedDir, tempDir } from './helpers/env';
+import { imagesDir, repoRoot, tempDir } from './helpers/env';
 
-const wholeDir = path.join(sharedDir, 'testdata', 'whole');
+const wholeDir = path.join(imagesDir, 'whole');
 // Counted by eye: four people in each group photo, one portrait.
 const FACES: Record<string, number> = { '00.jpg': 4, '02.png': 4, '04.jpg': 1 };
 

@@ -5,9 +5,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 export const repoRoot = path.dirname(require.resolve('difface/package.json'));
-export const sharedDir = path.resolve(repoRoot, '..', 'shared');
-export const referenceDir = path.join(sharedDir, 'reference');
+/** Everything the tests read; test/fixtures/README.md says where each file came from. */
+export const fixturesDir = path.join(repoRoot, 'test', 'fixtures');
+export const referenceDir = path.join(fixturesDir, 'reference');
 export const smallReferenceDir = path.join(referenceDir, 'small');
+export const imagesDir = path.join(fixturesDir, 'images');
 export const modelsDir = path.join(repoRoot, 'models');
 export const testPyDir = path.join(repoRoot, 'test', 'py');
 
