@@ -17,8 +17,7 @@ import sys
 import torch
 
 import config as configs
-from swinir import SwinIR
-from unet import UNetModel
+import networks
 
 
 def randomized(module, generator):
@@ -80,8 +79,7 @@ def main(argv=None):
     configs.check(config, args.config or args.layout or "the published configuration")
 
     generator = torch.Generator().manual_seed(args.seed)
-    unet = randomized(UNetModel(**config["unet_config"]), generator)
-    backbone = randomized(SwinIR(**config["backbone_config"]), generator)
+    unet, backbone = (randomized(network, generator) for network in networks.build(config))
     if args.layout:
         check_layout(unet, document["unet_state_dict"], "UNet")
         check_layout(backbone, document["backbone_state_dict"], "backbone")
