@@ -1,6 +1,19 @@
 #include "job.h"
 
+#include "tensor_wrap.h"
+
 namespace binding {
+
+Settle settleTensor(torch::Tensor tensor) {
+  return [tensor](Napi::Env env) mutable -> Napi::Value { return TensorWrap::Wrap(env, std::move(tensor)); };
+}
+
+Job* Job::pinning(const Napi::CallbackInfo& info, std::initializer_list<size_t> pinned, Napi::Value onStep) {
+  auto* job = new Job(info.Env(), onStep.IsEmpty() ? info.Env().Undefined() : onStep);
+  job->keepAlive(info.This());
+  for (size_t index : pinned) job->keepAlive(info[index]);
+  return job;
+}
 
 namespace {
 struct StepMessage {

@@ -10,9 +10,11 @@ namespace difface {
 
 // The improved-DDPM UNet. In reduced precision only the convolutions of its torso are
 // converted (the published fp16 mode); GroupNorm, the embeddings and the head stay float32.
+// On CUDA its convolutions may run channels-last, which tensor cores prefer in reduced
+// precision; the CPU keeps the published layout, whose results are held to the published ones.
 class DiffusionUNet {
  public:
-  DiffusionUNet(const std::string& path, const c10::Device& device, c10::ScalarType dtype);
+  DiffusionUNet(const std::string& path, const c10::Device& device, c10::ScalarType dtype, bool cudaChannelsLast);
   // x: [B, C, H, W] float32 on the device; t: [B] original timesteps. Returns float32.
   torch::Tensor operator()(const torch::Tensor& x, const torch::Tensor& t);
 
