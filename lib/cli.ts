@@ -9,7 +9,8 @@
  */
 import { parseArgs } from 'node:util';
 
-import { UsageError, restoreCommand } from './cli-restore';
+import { UsageError } from './cli-options';
+import { restoreCommand } from './cli-restore';
 import { serveCommand } from './cli-serve';
 import { convertCheckpoints } from './convert';
 import { DifFaceError } from './errors';

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 
-import { DifFaceError, ErrorCode, argumentError } from './errors';
+import { DifFaceError, argumentError, isErrorCode } from './errors';
 import { ModelCard } from './modelcard';
 import { packageRoot } from './native';
 import { findPython } from './python';
@@ -23,8 +23,6 @@ export interface ConvertOptions {
   onLog?: (line: string) => void;
 }
 
-const CONVERT_CODES = new Set<string>(['ECHECKPOINT', 'ECONFIG', 'ECONVERT', 'EOUTPUT', 'EPYTHON']);
-
 /** Converts published checkpoints; resolves to the model card it wrote. */
 export async function convertCheckpoints(options: ConvertOptions): Promise<ModelCard> {
   for (const key of ['unet', 'backbone', 'out'] as const) {
@@ -41,8 +39,7 @@ export async function convertCheckpoints(options: ConvertOptions): Promise<Model
   const failure = /^DIFFACE_ERROR (.*)$/m.exec(stderr);
   if (failure !== null) {
     const reported = JSON.parse(failure[1] ?? '{}') as { code?: string; message?: string };
-    const errorCode = (CONVERT_CODES.has(reported.code ?? '') ? reported.code : 'ECONVERT') as ErrorCode;
-    throw new DifFaceError(errorCode, reported.message ?? 'the conversion failed');
+    throw new DifFaceError(isErrorCode(reported.code) ? reported.code : 'ECONVERT', reported.message ?? 'the conversion failed');
   }
   if (code !== 0) {
     throw new DifFaceError('ECONVERT', `the converter failed (exit code ${String(code)}): ${lastLines(stderr)}`);

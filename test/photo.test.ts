@@ -238,4 +238,15 @@ describe('whole photos', function () {
         error instanceof DifFaceError && error.code === 'EIMAGE' && message.test(error.message), String(message));
     }
   });
+
+  it('turns a failure of the face finder itself into EDETECT', async function () {
+    // Below restorePhoto, which always hands the finder a whole photo: the finder's own refusal
+    // (here, pixels that do not fill the size given) must still come out as a DifFaceError.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { findFaces } = require(path.join(repoRoot, 'dist', 'faces.js')) as {
+      findFaces(rgb: Buffer, width: number, height: number): Promise<unknown>;
+    };
+    await assert.rejects(findFaces(Buffer.alloc(10), 64, 64), (error) =>
+      error instanceof DifFaceError && error.code === 'EDETECT' && /finding faces failed: .*width \* height \* 3 bytes/.test(error.message));
+  });
 });
