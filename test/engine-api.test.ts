@@ -119,7 +119,8 @@ describe('engine API', function () {
     const drawn = await engine.step(x, { index, eta, generator: engine.generator(7), returnPredicted: true });
     const given = await engine.step(x, { index, eta, noise, returnPredicted: true });
     const [drawnPrevious, givenPrevious, drawnX0, givenX0] = await Promise.all(
-      [drawn.previous, given.previous, drawn.predictedX0, given.predictedX0].map((t) => valuesOf(t)));
+      [drawn.previous, given.previous, drawn.predictedX0, given.predictedX0].map((t) => valuesOf(t))) as
+      [Float32Array, Float32Array, Float32Array, Float32Array];
     assert.deepEqual(givenPrevious, drawnPrevious, 'a draw from a generator is the same noise given');
     assert.deepEqual(givenX0, drawnX0);
 
