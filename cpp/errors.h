@@ -14,6 +14,9 @@ inline constexpr const char* kModelDir = "EMODELDIR";
 inline constexpr const char* kDevice = "EDEVICE";
 inline constexpr const char* kAborted = "EABORT";
 inline constexpr const char* kTorch = "ETORCH";
+// A checkpoint cannot be read, holds something other than tensors and containers, or does
+// not fit the network it is meant for.
+inline constexpr const char* kCheckpoint = "ECHECKPOINT";
 }  // namespace codes
 
 class Error : public std::runtime_error {
