@@ -4,6 +4,7 @@
 #include "../cpp/cuda_graphs.h"
 #include "../cpp/device.h"
 #include "addon_data.h"
+#include "checkpoint_wrap.h"
 #include "engine_wrap.h"
 #include "tensor_wrap.h"
 
@@ -33,6 +34,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   EngineWrap::Init(env, exports);
   GeneratorWrap::Init(env, exports);
   CancelTokenWrap::Init(env, exports);
+  InitCheckpoint(env, exports);
   exports.Set("runtime", Napi::Function::New(env, Runtime, "runtime"));
   exports.Set("tensorStats", Napi::Function::New(env, TensorWrap::Stats, "tensorStats"));
   return exports;

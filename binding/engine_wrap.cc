@@ -5,6 +5,7 @@
 #include "../cpp/generator.h"
 #include "addon_data.h"
 #include "args.h"
+#include "checkpoint_wrap.h"
 #include "errors.h"
 #include "job.h"
 #include "tensor_wrap.h"
@@ -18,6 +19,8 @@ difface::EngineOptions readEngineOptions(Napi::Value value) {
   difface::EngineOptions parsed;
   parsed.unetPath = stringField(options, "unet");
   parsed.backbonePath = stringField(options, "backbone");
+  parsed.unetWeights = weightsArg(options.Get("unetWeights"), "unetWeights");
+  parsed.backboneWeights = weightsArg(options.Get("backboneWeights"), "backboneWeights");
   parsed.device = stringField(options, "device");
   parsed.dtype = stringField(options, "dtype");
   parsed.threads = static_cast<int>(integerArg(options.Get("threads"), "threads"));
