@@ -4,7 +4,7 @@
  *
  *   difface restore <files or folders...> -o OUT [--aligned] [options]
  *   difface serve [--port P] [--models DIR] [--max-batch B] [--max-queue Q]
- *   difface convert --unet U.pth --backbone B.pth [--config C] [--out DIR]
+ *   difface convert --unet U.pth --backbone B.pth [--config C | --architecture DIR] [--out DIR]
  *   difface --version
  */
 import { parseArgs } from 'node:util';
@@ -48,12 +48,14 @@ const USAGE = `Usage:
       127.0.0.1:8080 by default. Concurrent requests share batches of up to B faces (8);
       past Q waiting requests (1024) it answers 503. SIGINT or SIGTERM finish the requests
       in flight, then exit.
-  difface convert --unet U.pth --backbone B.pth [--config C] [--out DIR]
-      Converts the published DifFace checkpoints (iddpm_ffhq512_ema500000.pth and
-      swinir_restoration512_L1.pth) into a model directory the engine loads, by default the
-      user cache (${'${XDG_CACHE_HOME:-~/.cache}'}/difface/models), where restore finds it. C is the
-      published sampling YAML or a JSON with unet_config, backbone_config and
-      diffusion_config; without it, the published configuration.
+  difface convert --unet U.pth --backbone B.pth [--config C | --architecture DIR] [--out DIR]
+      Makes a model directory from the published DifFace checkpoints
+      (iddpm_ffhq512_ema500000.pth and swinir_restoration512_L1.pth), by default in the user
+      cache, where restore finds it. Without --config the checkpoints are read natively (no
+      Python) and checked strictly against the published networks, or against the
+      weight-less architectures in DIR (made by models/export_architecture.py). With --config
+      C (the published sampling YAML, or a JSON with unet_config, backbone_config and
+      diffusion_config) Python with PyTorch exports TorchScript networks for that configuration.
   difface --version [--json]
       The package, the libtorch it runs on, and CUDA availability.
   difface help`;
@@ -65,6 +67,7 @@ async function convertCommand(argv: string[]): Promise<number> {
       unet: { type: 'string' },
       backbone: { type: 'string' },
       config: { type: 'string' },
+      architecture: { type: 'string' },
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
@@ -73,19 +76,24 @@ async function convertCommand(argv: string[]): Promise<number> {
   if (values.unet === undefined || values.backbone === undefined) {
     throw new UsageError('convert needs --unet and --backbone');
   }
+  if (values.config !== undefined && values.architecture !== undefined) {
+    throw new UsageError('give either --config (a Python conversion) or --architecture (a native one), not both');
+  }
   const out = values.out ?? userModelsDir();
   const card = await convertCheckpoints({
     unet: values.unet,
     backbone: values.backbone,
     out,
     ...(values.config !== undefined ? { config: values.config } : {}),
+    ...(values.architecture !== undefined ? { architecture: values.architecture } : {}),
   });
   if (values.json) {
     process.stdout.write(JSON.stringify(card) + '\n');
   } else {
     process.stdout.write(`converted: ${out} (UNet ${card.unet.parameters.toLocaleString('en')} and backbone ` +
       `${card.backbone.parameters.toLocaleString('en')} parameters, respacing ${card.schedule.respacing}, ` +
-      `start step ${card.sampling.startStep}, eta ${card.sampling.eta})\n`);
+      `start step ${card.sampling.startStep}, eta ${card.sampling.eta}` +
+      `${card.version === 2 ? '; the checkpoints are read natively at load' : ''})\n`);
   }
   return 0;
 }

@@ -15,7 +15,7 @@ import {
   DecodedImage, ImageInput, OutputFormat, checkEncodeOptions, compareStrip, decodeImage, defaultOutputFormat, encodeImage,
 } from './image';
 import { ModelCard, readModelCard } from './modelcard';
-import { NativeCancelToken, NativeEngine, NativeGenerator, NativeTensor, native } from './native';
+import { NativeCancelToken, NativeEngine, NativeEngineOptions, NativeGenerator, NativeTensor, native } from './native';
 import { BatchQueue, EngineStats } from './queue';
 import { PhotoOptions, RestoredPhoto, restorePhotoWith } from './photo';
 import { DType, Tensor } from './tensor';
@@ -243,6 +243,16 @@ function abortReason(signal: AbortSignal): AbortError {
   return new AbortError('the operation was aborted', { cause: signal.reason });
 }
 
+/** The engine's network files: TorchScript exports, or architectures and the checkpoints that fill them. */
+function networkFiles(dir: string, card: ModelCard): Pick<NativeEngineOptions, 'unet' | 'backbone' | 'unetWeights' | 'backboneWeights'> {
+  const files = (entry: ModelCard['unet']) => entry.architecture === undefined
+    ? { file: path.join(dir, entry.file) }
+    : { file: path.join(dir, entry.architecture.file), weights: { checkpoint: path.join(dir, entry.file), ...entry.checkpoint } };
+  const unet = files(card.unet);
+  const backbone = files(card.backbone);
+  return { unet: unet.file, backbone: backbone.file, unetWeights: unet.weights, backboneWeights: backbone.weights };
+}
+
 export class DifFace {
   /** The model directory's card: configurations, schedule, sampling defaults, provenance. */
   readonly card: ModelCard;
@@ -276,8 +286,7 @@ export class DifFace {
     const card = readModelCard(dir);
     try {
       const engine = await native().loadEngine({
-        unet: path.join(dir, card.unet.file),
-        backbone: path.join(dir, card.backbone.file),
+        ...networkFiles(dir, card),
         device: checked.device,
         dtype: checked.dtype,
         threads: checked.threads,

@@ -9,7 +9,10 @@ export type ErrorCode =
   | 'EARG'
   /** A model directory is missing, incomplete, corrupt, or does not match its model card. */
   | 'EMODELDIR'
-  /** A checkpoint given to `convert` cannot be read or does not fit its configuration. */
+  /**
+   * A checkpoint cannot be read (damaged, not written by torch.save, or holding something
+   * other than tensors and containers) or does not fit the network it is for.
+   */
   | 'ECHECKPOINT'
   /** A configuration given to `convert` is malformed or unsupported. */
   | 'ECONFIG'
