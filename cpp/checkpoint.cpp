@@ -97,13 +97,14 @@ class CheckpointFile {
     spans_.resize(document_.storages.size());
     for (size_t i = 0; i < document_.storages.size(); ++i) {
       const StorageRef& storage = document_.storages[i];
+      const uint64_t bytes = storageBytes(storage);
       const std::string name = "data/" + storage.key;
       if (!records.has(name)) continue;
       const ZipRecord& record = records.get(name);
-      if (record.size != storageBytes(storage)) {
+      if (record.size != bytes) {
         fail(source_, "has a storage '" + storage.key + "' of " + std::to_string(record.size) + " bytes where " +
                           std::to_string(storage.numel) + " " + elementName(storage.element) + " values need " +
-                          std::to_string(storageBytes(storage)));
+                          std::to_string(bytes));
       }
       spans_[i] = {record.offset, true};
     }
