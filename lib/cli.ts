@@ -4,12 +4,14 @@
  *
  *   difface restore <files or folders...> -o OUT [--aligned] [options]
  *   difface serve [--port P] [--models DIR] [--max-batch B] [--max-queue Q]
+ *   difface models fetch [--only GROUPS] [--dir DIR] [--mirror URL | --from DIR] [--manifest FILE]
  *   difface convert --unet U.pth --backbone B.pth [--config C | --architecture DIR] [--out DIR]
  *   difface --version
  */
 import { parseArgs } from 'node:util';
 
 import { UsageError, restoreCommand } from './cli-restore';
+import { modelsCommand } from './cli-models';
 import { serveCommand } from './cli-serve';
 import { convertCheckpoints } from './convert';
 import { DifFaceError } from './errors';
@@ -48,6 +50,16 @@ const USAGE = `Usage:
       127.0.0.1:8080 by default. Concurrent requests share batches of up to B faces (8);
       past Q waiting requests (1024) it answers 503. SIGINT or SIGTERM finish the requests
       in flight, then exit.
+  difface models fetch [--only restoration|photos|inpainting] [--dir DIR] [--mirror URL]
+        [--from DIR] [--manifest FILE] [--timeout S] [--json]
+      Downloads the published weights into the user cache
+      (${'${XDG_CACHE_HOME:-~/.cache}'}/difface/models), or DIR, where restore finds them with
+      no other step and no Python. Each file's size and sha256 are checked (where none is
+      published, the first download's sum is recorded and printed); an interrupted download
+      resumes. --only names groups (comma-separated; default: restoration). --mirror URL
+      downloads the same file names from another server (a company mirror); --from DIR
+      imports files copied there by hand, for a machine with no network. HTTPS_PROXY and
+      NO_PROXY are honoured. --timeout: give up on a server silent that long (default 30 s).
   difface convert --unet U.pth --backbone B.pth [--config C | --architecture DIR] [--out DIR]
       Makes a model directory from the published DifFace checkpoints
       (iddpm_ffhq512_ema500000.pth and swinir_restoration512_L1.pth), by default in the user
@@ -127,6 +139,8 @@ export async function main(argv: string[]): Promise<number> {
         return await serveCommand(rest);
       case 'convert':
         return await convertCommand(rest);
+      case 'models':
+        return await modelsCommand(rest);
       case '--version':
       case '-v':
       case 'version':

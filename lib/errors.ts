@@ -39,7 +39,11 @@ export type ErrorCode =
   /** The engine's queue is full (maxQueue calls waiting). */
   | 'EQUEUEFULL'
   /** Finding faces in a photo is not available here (no dlib), or failed. */
-  | 'EDETECT';
+  | 'EDETECT'
+  /** A model file could not be downloaded or imported (network, server, time-out, missing file). */
+  | 'EFETCH'
+  /** A downloaded or imported file's size or sha256 differs from the manifest's (the file was removed). */
+  | 'ECHECKSUM';
 
 export class DifFaceError extends Error {
   readonly code: ErrorCode;
@@ -63,7 +67,7 @@ export class AbortError extends DifFaceError {
 
 const KNOWN_CODES = new Set<string>([
   'EARG', 'EMODELDIR', 'ECHECKPOINT', 'ECONFIG', 'ECONVERT', 'EOUTPUT', 'EPYTHON', 'EDEVICE',
-  'EDISPOSED', 'EABORT', 'ETORCH', 'EOOM', 'ENATIVE', 'EIMAGE', 'EQUEUEFULL', 'EDETECT',
+  'EDISPOSED', 'EABORT', 'ETORCH', 'EOOM', 'ENATIVE', 'EIMAGE', 'EQUEUEFULL', 'EDETECT', 'EFETCH', 'ECHECKSUM',
 ]);
 
 /** Turns whatever the native layer threw into a DifFaceError, keeping its code and message. */

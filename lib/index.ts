@@ -24,6 +24,8 @@ export { convertCheckpoints } from './convert';
 export type { ConvertOptions } from './convert';
 export { readCheckpoint, architectureLayout } from './checkpoint';
 export type { CheckpointEntry, CheckpointRules, LayoutEntry } from './checkpoint';
+export { fetchModels } from './fetch';
+export type { FetchedFile, FetchOptions, FetchProgress, FetchResult } from './fetch';
 export { publishedArchitectureDir } from './architecture';
 export { versions } from './versions';
 export { startServer } from './serve';

@@ -1,7 +1,7 @@
 // Shared pieces of the native-weights tests: the small configuration's weight-less
 // architectures (exported once per run), random checkpoints of a configuration in the
 // published formats, and a node that runs with no Python on its PATH.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -52,4 +52,20 @@ export function runWithoutPython(script: string, args: string[], env: Record<str
   const python = spawnSync('/bin/sh', ['-c', 'command -v python3 || command -v python'], { env: clean, encoding: 'utf8' });
   if (python.status === 0) throw new Error('python3 is still reachable without PATH');
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/**
+ * Runs node asynchronously, so a loopback server in this process keeps serving while the
+ * child talks to it (spawnSync would block this process's event loop).
+ */
+export function runNode(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }
