@@ -117,6 +117,19 @@ function checkSampling(dir: string, value: unknown): SamplingDefaults {
   return value as unknown as SamplingDefaults;
 }
 
+const PUBLISHED_UNET = 'iddpm_ffhq512_ema500000.pth';
+const PUBLISHED_BACKBONE = 'swinir_restoration512_L1.pth';
+
+/** What to run when a folder has no card: it may hold the published files, downloaded by hand. */
+function missingCardAdvice(dir: string): string {
+  const has = (name: string) => fs.existsSync(path.join(dir, name));
+  if (has(PUBLISHED_UNET) && has(PUBLISHED_BACKBONE)) {
+    return `it holds the published checkpoints: make it a model directory in place with 'difface convert --unet ` +
+      `${path.join(dir, PUBLISHED_UNET)} --backbone ${path.join(dir, PUBLISHED_BACKBONE)} --out ${dir}' (no Python needed)`;
+  }
+  return "it is not a model directory; make one with 'difface models fetch' or 'difface convert'";
+}
+
 /** Reads and checks a model directory's card; throws EMODELDIR naming what is wrong. */
 export function readModelCard(dir: string): ModelCard {
   if (typeof dir !== 'string' || dir.length === 0) {
@@ -133,7 +146,7 @@ export function readModelCard(dir: string): ModelCard {
   try {
     text = fs.readFileSync(path.join(dir, MODEL_CARD), 'utf8');
   } catch {
-    fail(dir, `${MODEL_CARD} is missing; it is not a converted model directory (run 'difface convert')`);
+    fail(dir, `${MODEL_CARD} is missing; ${missingCardAdvice(dir)}`);
   }
   let card: unknown;
   try {

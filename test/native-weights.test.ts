@@ -137,6 +137,20 @@ describe('published checkpoints read natively', function () {
     await rejectsWith(convertCheckpoints({ unet: path.join(dir, 'absent.pth'), backbone: smallBackbone, out }), 'ECHECKPOINT', /does not exist/);
   });
 
+  it('a folder of published files downloaded by hand says how to use it, and converts in place without copies', async function () {
+    const dir = tempDir('byhand');
+    fs.copyFileSync(smallUnet, path.join(dir, 'iddpm_ffhq512_ema500000.pth'));
+    fs.copyFileSync(smallBackbone, path.join(dir, 'swinir_restoration512_L1.pth'));
+    await rejectsWith(DifFace.load(dir), 'EMODELDIR', /holds the published checkpoints: make it a model directory in place with 'difface convert/);
+    const before = fs.statSync(path.join(dir, 'iddpm_ffhq512_ema500000.pth')).ino;
+    await convertCheckpoints({ unet: path.join(dir, 'iddpm_ffhq512_ema500000.pth'), backbone: path.join(dir, 'swinir_restoration512_L1.pth'),
+      architecture, out: dir });
+    assert.equal(fs.statSync(path.join(dir, 'iddpm_ffhq512_ema500000.pth')).ino, before);
+    const engine = await DifFace.load(dir);
+    assert.equal(engine.card.unet.file, 'iddpm_ffhq512_ema500000.pth');
+    engine.dispose();
+  });
+
   it('a directory of checkpoints names a damaged or missing file at load', async function () {
     const out = path.join(tempDir('damaged'), 'models');
     await convertCheckpoints({ unet: smallUnet, backbone: smallBackbone, architecture, out });
