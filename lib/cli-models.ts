@@ -8,7 +8,7 @@ import { UsageError } from './cli-restore';
 import { fetchModels } from './fetch';
 import type { FetchProgress, FetchResult } from './fetch';
 
-const MB = 1024 * 1024;
+const MB = 1_000_000;
 
 function megabytes(bytes: number): string {
   return (bytes / MB).toFixed(1);

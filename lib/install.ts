@@ -73,9 +73,14 @@ export async function installCheckpoints(options: InstallOptions): Promise<Model
   if (path.basename(options.unet.path) === path.basename(options.backbone.path)) {
     throw new DifFaceError('EARG', `the UNet and backbone checkpoints have the same file name (${path.basename(options.unet.path)}); rename one`);
   }
-  // Both are read and checked before anything is written, each on a thread of its own.
-  const [unetParameters, backboneParameters] = await Promise.all(ROLES.map((role) => checkWeights(
+  // Both are read and checked before anything is written, each on a thread of its own; a
+  // failure is reported for the UNet first, whichever thread finished first.
+  const checks = await Promise.allSettled(ROLES.map((role) => checkWeights(
     path.join(architecture.dir, architecture.networks[role]?.file ?? ''), WHAT[role], options[role].path, options[role].rules)));
+  const [unetParameters, backboneParameters] = checks.map((check) => {
+    if (check.status === 'rejected') throw check.reason;
+    return check.value;
+  });
   await makeDirectory(options.out);
   const card: ModelCard = {
     format: 'difface-model',
