@@ -5,6 +5,7 @@
 #include "../cpp/device.h"
 #include "addon_data.h"
 #include "cancel_token_wrap.h"
+#include "checkpoint_wrap.h"
 #include "engine_wrap.h"
 #include "generator_wrap.h"
 #include "request_wrap.h"
@@ -37,6 +38,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   GeneratorWrap::Init(env, exports);
   CancelTokenWrap::Init(env, exports);
   RequestWrap::Init(env, exports);
+  InitCheckpoint(env, exports);
   exports.Set("runtime", Napi::Function::New(env, Runtime, "runtime"));
   exports.Set("tensorStats", Napi::Function::New(env, TensorWrap::Stats, "tensorStats"));
   return exports;

@@ -5,6 +5,7 @@
 #include "addon_data.h"
 #include "args.h"
 #include "cancel_token_wrap.h"
+#include "checkpoint_wrap.h"
 #include "errors.h"
 #include "generator_wrap.h"
 #include "job.h"
@@ -31,6 +32,8 @@ difface::EngineOptions readEngineOptions(Napi::Value value) {
   difface::EngineOptions parsed;
   parsed.unetPath = stringField(options, "unet");
   parsed.backbonePath = stringField(options, "backbone");
+  parsed.unetWeights = weightsArg(options.Get("unetWeights"), "unetWeights");
+  parsed.backboneWeights = weightsArg(options.Get("backboneWeights"), "backboneWeights");
   parsed.device = stringField(options, "device");
   parsed.dtype = stringField(options, "dtype");
   parsed.threads = static_cast<int>(integerArg(options.Get("threads"), "threads"));
@@ -219,7 +222,7 @@ Napi::Value EngineWrap::Step(const Napi::CallbackInfo& info) {
   const double eta = numberArg(info[2], "eta");
   GeneratorWrap* generator = info[3].IsUndefined() ? nullptr : GeneratorWrap::From(info[3], "generator");
   const torch::Tensor noise = info[4].IsUndefined() ? torch::Tensor() : TensorWrap::TensorOf(info[4], "noise");
-  return Job::start(Job::pinning(info, {0, 3}), state_->worker, [&engine, x, index, eta, generator, noise]() -> Settle {
+  return Job::start(Job::pinning(info, {0, 3, 4}), state_->worker, [&engine, x, index, eta, generator, noise]() -> Settle {
     difface::StepResult result = engine.step(x, index, eta, noise, generator == nullptr ? nullptr : &generator->generator());
     return [result](Napi::Env env) mutable -> Napi::Value {
       Napi::Object out = Napi::Object::New(env);

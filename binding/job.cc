@@ -30,7 +30,10 @@ Job::Job(Napi::Env env, Napi::Value onStep) : deferred_(Napi::Promise::Deferred:
   }
 }
 
-void Job::keepAlive(Napi::Value value) { pinned_.push_back(Napi::Persistent(value)); }
+void Job::keepAlive(Napi::Value value) {
+  // Only objects can be referenced; an optional argument left undefined has nothing to pin.
+  if (value.IsObject() || value.IsFunction()) pinned_.push_back(Napi::Persistent(value));
+}
 
 void Job::reportProgress(int64_t done, int64_t total, int64_t timestep, int64_t group) {
   if (!hasOnStep_) return;

@@ -23,6 +23,9 @@ namespace difface {
 struct EngineOptions {
   std::string unetPath;
   std::string backbonePath;
+  // Set when those files are weight-less architectures: the published checkpoints to fill them from.
+  WeightsSource unetWeights;
+  WeightsSource backboneWeights;
   std::string device = "cpu";
   std::string dtype = "float32";
   int threads = 0;  // intra-op threads; 0 keeps libtorch's default (one per core)

@@ -17,6 +17,9 @@ inline constexpr const char* kTorch = "ETORCH";
 inline constexpr const char* kDisposed = "EDISPOSED";
 inline constexpr const char* kOutOfMemory = "EOOM";
 inline constexpr const char* kDetect = "EDETECT";
+// A checkpoint cannot be read, holds something other than tensors and containers, or does
+// not fit the network it is meant for.
+inline constexpr const char* kCheckpoint = "ECHECKPOINT";
 }  // namespace codes
 
 class Error : public std::runtime_error {

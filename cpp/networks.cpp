@@ -7,7 +7,9 @@
 namespace difface {
 namespace {
 
-torch::jit::Module loadModule(const std::string& path, const c10::Device& device, const std::string& what) {
+torch::jit::Module loadModule(const std::string& path, const WeightsSource& weights, const c10::Device& device,
+                              const std::string& what) {
+  if (!weights.checkpoint.empty()) return loadFilled(path, weights, device, what);
   if (!std::ifstream(path).good()) {
     throw Error(codes::kModelDir, "the " + what + " file '" + path + "' cannot be read; run 'difface convert' to create it");
   }
@@ -61,9 +63,9 @@ void convertToChannelsLast(torch::jit::Module& module) {
 
 }  // namespace
 
-DiffusionUNet::DiffusionUNet(const std::string& path, const c10::Device& device, c10::ScalarType dtype,
-                             bool cudaChannelsLast)
-    : module_(loadModule(path, device, "UNet")), channelsLast_(cudaChannelsLast && device.is_cuda()) {
+DiffusionUNet::DiffusionUNet(const std::string& path, const WeightsSource& weights, const c10::Device& device,
+                             c10::ScalarType dtype, bool cudaChannelsLast)
+    : module_(loadModule(path, weights, device, "UNet")), channelsLast_(cudaChannelsLast && device.is_cuda()) {
   if (dtype != c10::kFloat) convertTorsoConvolutions(module_, dtype);
   if (channelsLast_) convertToChannelsLast(module_);
 }
@@ -73,8 +75,9 @@ torch::Tensor DiffusionUNet::operator()(const torch::Tensor& x, const torch::Ten
   return module_.forward({x, t}).toTensor();
 }
 
-RestorationBackbone::RestorationBackbone(const std::string& path, const c10::Device& device, c10::ScalarType dtype)
-    : module_(loadModule(path, device, "backbone")), dtype_(dtype) {
+RestorationBackbone::RestorationBackbone(const std::string& path, const WeightsSource& weights,
+                                         const c10::Device& device, c10::ScalarType dtype)
+    : module_(loadModule(path, weights, device, "backbone")), dtype_(dtype) {
   if (dtype != c10::kFloat) convertFloatingState(module_, dtype);
 }
 

@@ -7,7 +7,7 @@
 export const ERROR_CODES = {
   EARG: 'an argument or option is missing, of the wrong type, or out of range',
   EMODELDIR: 'a model directory is missing, incomplete, corrupt, or does not match its model card',
-  ECHECKPOINT: 'a checkpoint cannot be read or does not fit its configuration',
+  ECHECKPOINT: 'a checkpoint cannot be read (damaged, not written by torch.save, or holding something other than tensors and containers) or does not fit the network it is for',
   ECONFIG: 'a configuration given to convert is malformed or unsupported',
   ECONVERT: "the converter's own self-check failed",
   EOUTPUT: 'an output location cannot be created or written',
@@ -21,6 +21,8 @@ export const ERROR_CODES = {
   EIMAGE: 'an image cannot be read, is not a supported format, or is too large',
   EQUEUEFULL: "the engine's queue is full (maxQueue calls waiting)",
   EDETECT: 'finding faces in a photo is not available here (no dlib), or failed',
+  EFETCH: 'a model file could not be downloaded or imported (network, server, time-out, missing file)',
+  ECHECKSUM: "a downloaded or imported file's size or sha256 differs from the manifest's (the file was removed)",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

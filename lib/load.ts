@@ -73,12 +73,21 @@ export function tuningFromEnvironment(env: NodeJS.ProcessEnv = process.env): Tun
   };
 }
 
+/** The engine's network files: TorchScript exports, or architectures and the checkpoints that fill them. */
+function networkFiles(dir: string, card: ModelCard): Pick<NativeEngineOptions, 'unet' | 'backbone' | 'unetWeights' | 'backboneWeights'> {
+  const files = (entry: ModelCard['unet']) => entry.architecture === undefined
+    ? { file: path.join(dir, entry.file) }
+    : { file: path.join(dir, entry.architecture.file), weights: { checkpoint: path.join(dir, entry.file), ...entry.checkpoint } };
+  const unet = files(card.unet);
+  const backbone = files(card.backbone);
+  return { unet: unet.file, backbone: backbone.file, unetWeights: unet.weights, backboneWeights: backbone.weights };
+}
+
 /** Loads a checked model directory's networks onto a device. */
 export async function loadNative(dir: string, card: ModelCard, options: Required<LoadOptions>): Promise<NativeEngine> {
   try {
     return await native().loadEngine({
-      unet: path.join(dir, card.unet.file),
-      backbone: path.join(dir, card.backbone.file),
+      ...networkFiles(dir, card),
       device: options.device,
       dtype: options.dtype,
       threads: options.threads,

@@ -71,9 +71,18 @@ export interface NativeRequestResult {
   estimates: NativeTensor[];
 }
 
+/** A published checkpoint that fills a weight-less architecture, and where its weights are in it. */
+export interface NativeWeights {
+  checkpoint: string;
+  unwrap?: string[];
+  stripPrefix?: string;
+}
+
 export interface NativeEngineOptions {
   unet: string;
   backbone: string;
+  unetWeights?: NativeWeights | undefined;
+  backboneWeights?: NativeWeights | undefined;
   device: string;
   dtype: string;
   threads: number;

@@ -136,6 +136,12 @@ export function minFace(value: unknown, name = 'minFace'): number {
   return numberInRange(value, name, 0, Infinity);
 }
 
+/** A time limit in seconds: positive, fractions allowed. */
+export function positiveSeconds(value: unknown, name = 'timeout'): number {
+  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) throw invalidParameterError(name, 'a positive number of seconds', value);
+  return value;
+}
+
 export function port(value: unknown, name = 'port'): number {
   return integer(value, name, 0, 65535);
 }

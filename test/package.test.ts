@@ -2,14 +2,16 @@
 // into a new, empty app with no cmake, no C++ compiler and no Python on PATH. There the
 // prebuilt binary loads from require() and import(), the CLI restores a face with the demo
 // models, and a strict TypeScript file using the whole API type-checks against the
-// package's types. Also: what a user sees when libtorch is not installed.
+// package's types, and published-form checkpoints convert and restore natively. Also: what
+// a user sees when libtorch is not installed.
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { imagesDir, repoRoot, tempDir } from './helpers/env';
+import { imagesDir, repoRoot, smallReferenceDir, tempDir } from './helpers/env';
 import { alignedFaces } from './helpers/images';
+import { smallArchitecture } from './helpers/native';
 
 function run(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): { code: number | null; out: string } {
   const result = spawnSync(command, args, { cwd: options.cwd, env: options.env ?? process.env, encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -64,13 +66,15 @@ describe('the npm package', function () {
     const listing = run('tar', ['tzf', tarball], { cwd: repoRoot }).out.split('\n');
     for (const needed of ['package/dist/index.js', 'package/dist/index.mjs', 'package/dist/index.d.ts', 'package/dist/cli.js',
       'package/models/convert.py', 'package/models/unet.py', 'package/models/swinir.py', 'package/models/demo/unet.pt',
-      'package/models/demo/difface.json', 'package/CMakeLists.txt', 'package/cpp/engine.cpp', 'package/scripts/install.js']) {
+      'package/models/demo/difface.json', 'package/CMakeLists.txt', 'package/cpp/engine.cpp', 'package/scripts/install.js',
+      'package/models/manifest.json', 'package/models/export_architecture.py', 'package/models/architectures/restoration/unet.pt',
+      'package/models/architectures/restoration/backbone.pt', 'package/models/architectures/restoration/architecture.json']) {
       assert.ok(listing.includes(needed), `${needed} is packed`);
     }
     assert.ok(listing.some((f) => /^package\/prebuilds\/linux-x64\/[^/]*\.node$/.test(f)), 'a prebuilt binary is packed');
     assert.ok(listing.includes('package/prebuilds/linux-x64/faces/difface_faces.node'), 'the prebuilt whole-photo module is packed');
     const testOnlyPython = /^package\/models\/(eager_sampler|random_checkpoint|demo)\.py$/;
-    const unwanted = listing.filter((f) => /^package\/(test|build|bench|\.ci)\//.test(f) || testOnlyPython.test(f) ||
+    const unwanted = listing.filter((f) => /^package\/(test|build|bench|fuzz|\.ci)\//.test(f) || testOnlyPython.test(f) ||
       f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.startsWith('package/lib/'));
     assert.deepEqual(unwanted, []);
   });
@@ -93,6 +97,20 @@ describe('the npm package', function () {
     assert.ok(fs.existsSync(path.join(out, path.basename(face))));
     const version = run(path.join(app, 'node_modules', '.bin', 'difface'), ['--version'], { cwd: app, env });
     assert.match(version.out, /prebuilt addon/);
+  });
+
+  it('converts published-form checkpoints natively and restores with them, with no Python', function () {
+    const difface = path.join(app, 'node_modules', '.bin', 'difface');
+    const models = path.join(app, 'published');
+    const converted = run(difface, ['convert', '--unet', path.join(smallReferenceDir, 'unet.pth'), '--backbone',
+      path.join(smallReferenceDir, 'backbone.pth'), '--architecture', smallArchitecture(), '--out', models], { cwd: app, env });
+    assert.equal(converted.code, 0, converted.out);
+    assert.match(converted.out, /UNet 3,519,398 and backbone 173,803 parameters.*read natively at load/);
+    const out = path.join(app, 'out-published');
+    const restored = run(difface, ['restore', alignedFaces()[0] as string, '-o', out, '--aligned', '--models', models,
+      '--start-step', '5'], { cwd: app, env });
+    assert.equal(restored.code, 0, restored.out);
+    assert.ok(fs.existsSync(path.join(out, path.basename(alignedFaces()[0] as string))));
   });
 
   it('type-checks a strict TypeScript file that uses the whole API, and refuses misuses', function () {
