@@ -10,9 +10,21 @@ Settle settleTensor(torch::Tensor tensor) {
 
 Job* Job::pinning(const Napi::CallbackInfo& info, std::initializer_list<size_t> pinned, Napi::Value onStep) {
   auto* job = new Job(info.Env(), onStep.IsEmpty() ? info.Env().Undefined() : onStep);
-  job->keepAlive(info.This());
-  for (size_t index : pinned) job->keepAlive(info[index]);
+  try {
+    job->keepAlive(info.This());
+    for (size_t index : pinned) job->keepAlive(info[index]);
+  } catch (...) {
+    job->abandon();
+    throw;
+  }
   return job;
+}
+
+void Job::abandon() {
+  // A job that never starts must still let go of its thread-safe function, or the event loop
+  // waits for it forever and the process never exits.
+  channel_.Release();
+  delete this;
 }
 
 namespace {

@@ -55,6 +55,8 @@ class Job {
 
  private:
   ~Job() = default;
+  // Frees a job that will never be started.
+  void abandon();
   void finish(Napi::Env env, const Settle* settle, const Failure* failure);
 
   Napi::Promise::Deferred deferred_;
