@@ -1,7 +1,7 @@
 """The eager-PyTorch side of `npm run bench`: the published sampler's way of running the
 networks, on the same weights and threads as the engine. Prints one JSON object.
 
-    eager.py restore CONFIG UNET.pth BACKBONE.pth LQ.npy --seed S --eta E --start N --runs R [--expect X.npy] [--save OUT.npy]
+    eager.py restore CONFIG UNET.pth BACKBONE.pth LQ.npy --seed S --eta E --start N --runs R [--expect X.npy] [--out DIR]
     eager.py calls CONFIG UNET.pth BACKBONE.pth --side H --runs R [--out DIR]
     eager.py flops CONFIG - - --side H    (needs torch.utils.flop_counter, PyTorch 2)
     common: --threads T --device cpu|cuda --dtype float32|float16|bfloat16 [--batches 1,8 --big-runs R]
@@ -17,11 +17,9 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models"))
 
-import checkpoint  # noqa: E402
 import config as configs  # noqa: E402
+import networks  # noqa: E402
 from eager_sampler import EagerSampler, RespacedSchedule  # noqa: E402
-from swinir import SwinIR  # noqa: E402
-from unet import UNetModel  # noqa: E402
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -50,10 +48,7 @@ class Backbone(torch.nn.Module):
 
 def load(args):
     config = configs.load(args.config)
-    unet = UNetModel(**config["unet_config"]).eval()
-    checkpoint.load_strictly(unet, checkpoint.read_state_dict(args.unet, "UNet"), "UNet", args.unet)
-    backbone = SwinIR(**config["backbone_config"]).eval()
-    checkpoint.load_strictly(backbone, checkpoint.read_state_dict(args.backbone, "backbone"), "backbone", args.backbone)
+    unet, backbone = networks.load(config, args.unet, args.backbone)
     dtype = DTYPES[args.dtype]
     unet, backbone = unet.to(args.device), backbone.to(args.device)
     if dtype != torch.float32:
@@ -77,9 +72,7 @@ def timed(run, device):
 def restore_command(args):
     config, unet, backbone = load(args)
     diffusion = config["diffusion_config"]
-    schedule = RespacedSchedule(diffusion["steps"], diffusion.get("noise_schedule", "linear"),
-                                str(diffusion.get("timestep_respacing", "") or ""),
-                                diffusion.get("rescale_timesteps", False))
+    schedule = RespacedSchedule.from_config(diffusion)
     sampler = EagerSampler(unet, backbone, schedule)
     given = torch.from_numpy(np.load(args.lq)).to(args.device)
     reports = {}
@@ -99,8 +92,9 @@ def restore_command(args):
         if args.expect:
             expected = torch.from_numpy(np.load(args.expect))
             report["maxDiff"] = (restored.float().cpu() - expected).abs().max().item()
-        if args.save:
-            np.save(args.save, restored.float().cpu().contiguous().numpy())
+        if args.out:
+            os.makedirs(args.out, exist_ok=True)
+            np.save(os.path.join(args.out, f"restored_{batch or lq.shape[0]}.npy"), restored.float().cpu().contiguous().numpy())
         reports[str(batch or lq.shape[0])] = report
     if not args.batches:
         return next(iter(reports.values()))
@@ -139,8 +133,7 @@ def flops_command(args):
         return {"unetFlops": None, "backboneFlops": None, "side": args.side}
 
     config = configs.load(args.config)
-    unet = UNetModel(**config["unet_config"]).eval().to("meta")
-    backbone = SwinIR(**config["backbone_config"]).eval().to("meta")
+    unet, backbone = (network.to("meta") for network in networks.build(config))
     x = torch.zeros(1, 3, args.side, args.side, device="meta")
     counts = {}
     for name, run in (("unet", lambda: unet(x, torch.zeros(1, device="meta"))), ("backbone", lambda: backbone(x))):
@@ -166,7 +159,6 @@ def main():
     parser.add_argument("--big-runs", type=int, default=1, help="timed runs for batches above 1")
     parser.add_argument("--side", type=int, default=512)
     parser.add_argument("--expect")
-    parser.add_argument("--save", help="restore: where to write the last restored batch (.npy)")
     parser.add_argument("--out")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--device", default="cpu")

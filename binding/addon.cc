@@ -4,7 +4,11 @@
 #include "../cpp/cuda_graphs.h"
 #include "../cpp/device.h"
 #include "addon_data.h"
+#include "cancel_token_wrap.h"
+#include "checkpoint_wrap.h"
 #include "engine_wrap.h"
+#include "generator_wrap.h"
+#include "request_wrap.h"
 #include "tensor_wrap.h"
 
 namespace binding {
@@ -43,6 +47,8 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   EngineWrap::Init(env, exports);
   GeneratorWrap::Init(env, exports);
   CancelTokenWrap::Init(env, exports);
+  RequestWrap::Init(env, exports);
+  InitCheckpoint(env, exports);
   exports.Set("runtime", Napi::Function::New(env, Runtime, "runtime"));
   exports.Set("tensorStats", Napi::Function::New(env, TensorWrap::Stats, "tensorStats"));
   return exports;

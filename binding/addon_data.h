@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "../cpp/errors.h"
 #include "errors.h"
 
 namespace binding {
@@ -14,6 +15,7 @@ struct AddonData {
   Napi::FunctionReference engineClass;
   Napi::FunctionReference generatorClass;
   Napi::FunctionReference cancelTokenClass;
+  Napi::FunctionReference requestClass;
 
   static AddonData& Of(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 };
@@ -22,7 +24,7 @@ struct AddonData {
 // wrapped class, is refused with EARG and `misuse`, since unwrapping it as T would misread it.
 template <class T>
 T* unwrapInstance(Napi::Value value, const Napi::FunctionReference& cls, const std::string& misuse) {
-  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(cls.Value())) throwJs(value.Env(), "EARG", misuse);
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(cls.Value())) throwJs(value.Env(), difface::codes::kInvalidArgument, misuse);
   return Napi::ObjectWrap<T>::Unwrap(value.As<Napi::Object>());
 }
 

@@ -12,6 +12,7 @@ namespace binding {
 
 std::string stringField(Napi::Object object, const char* key);
 double numberArg(Napi::Value value, const char* what);
+bool booleanArg(Napi::Value value, const char* what);
 int64_t integerArg(Napi::Value value, const char* what);
 uint64_t seedArg(Napi::Value value);
 std::vector<double> numberArray(Napi::Value value, const char* what);

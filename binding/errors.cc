@@ -24,7 +24,7 @@ Failure fromTorch(const std::string& text) {
     }
     failure.detail = text;
   }
-  if (summary.find("out of memory") != std::string::npos) failure.code = "EOOM";
+  if (summary.find("out of memory") != std::string::npos) failure.code = difface::codes::kOutOfMemory;
   failure.message = "libtorch: " + summary;
   return failure;
 }
@@ -37,12 +37,12 @@ Failure currentFailure() {
   } catch (const difface::Error& e) {
     return {e.code(), e.what(), ""};
   } catch (const Napi::Error& e) {
-    return {"EARG", e.Message(), ""};
+    return {difface::codes::kInvalidArgument, e.Message(), ""};
   } catch (const c10::Error& e) {
     // CUDA's allocator says "out of memory": EOOM, so callers can retry with less.
     return fromTorch(e.what_without_backtrace());
   } catch (const std::bad_alloc&) {
-    return {"EOOM", "the process ran out of host memory", ""};
+    return {difface::codes::kOutOfMemory, "the process ran out of host memory", ""};
   } catch (const std::exception& e) {
     // The TorchScript interpreter rethrows operator errors as plain runtime errors.
     return fromTorch(e.what());

@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "../cpp/errors.h"
 #include "../cpp/faces.h"
 
 namespace {
@@ -56,7 +57,7 @@ class DetectJob : public Napi::AsyncWorker {
 
   void OnError(const Napi::Error& error) override {
     Napi::Error failure = Napi::Error::New(Env(), error.Message());
-    failure.Set("code", Napi::String::New(Env(), "EDETECT"));
+    failure.Set("code", Napi::String::New(Env(), difface::codes::kDetect));
     deferred_.Reject(failure.Value());
   }
 
@@ -81,7 +82,7 @@ class DetectorWrap : public Napi::ObjectWrap<DetectorWrap> {
       detector_ = std::make_shared<difface::FaceDetector>(info[0].As<Napi::String>().Utf8Value());
     } catch (const std::exception& e) {
       Napi::Error error = Napi::Error::New(info.Env(), e.what());
-      error.Set("code", Napi::String::New(info.Env(), "EDETECT"));
+      error.Set("code", Napi::String::New(info.Env(), difface::codes::kDetect));
       throw error;
     }
   }

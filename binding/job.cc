@@ -1,6 +1,31 @@
 #include "job.h"
 
+#include "tensor_wrap.h"
+
 namespace binding {
+
+Settle settleTensor(torch::Tensor tensor) {
+  return [tensor](Napi::Env env) mutable -> Napi::Value { return TensorWrap::Wrap(env, std::move(tensor)); };
+}
+
+Job* Job::pinning(const Napi::CallbackInfo& info, std::initializer_list<size_t> pinned, Napi::Value onStep) {
+  auto* job = new Job(info.Env(), onStep.IsEmpty() ? info.Env().Undefined() : onStep);
+  try {
+    job->keepAlive(info.This());
+    for (size_t index : pinned) job->keepAlive(info[index]);
+  } catch (...) {
+    job->abandon();
+    throw;
+  }
+  return job;
+}
+
+void Job::abandon() {
+  // A job that never starts must still let go of its thread-safe function, or the event loop
+  // waits for it forever and the process never exits.
+  channel_.Release();
+  delete this;
+}
 
 namespace {
 struct StepMessage {
@@ -17,7 +42,10 @@ Job::Job(Napi::Env env, Napi::Value onStep) : deferred_(Napi::Promise::Deferred:
   }
 }
 
-void Job::keepAlive(Napi::Value value) { pinned_.push_back(Napi::Persistent(value)); }
+void Job::keepAlive(Napi::Value value) {
+  // Only objects can be referenced; an optional argument left undefined has nothing to pin.
+  if (value.IsObject() || value.IsFunction()) pinned_.push_back(Napi::Persistent(value));
+}
 
 void Job::reportProgress(int64_t done, int64_t total, int64_t timestep, int64_t group) {
   if (!hasOnStep_) return;

@@ -12,6 +12,8 @@
 #include <memory>
 #include <vector>
 
+#include <torch/types.h>
+
 #include "../cpp/worker.h"
 #include "errors.h"
 
@@ -19,6 +21,9 @@ namespace binding {
 
 // Builds the resolved value on the main thread from what the work produced.
 using Settle = std::function<Napi::Value(Napi::Env)>;
+
+// Settles with a tensor handle.
+Settle settleTensor(torch::Tensor tensor);
 
 class Job {
  public:
@@ -43,8 +48,15 @@ class Job {
   // promise settles on the main thread and the job deletes itself there.
   static Napi::Promise start(Job* job, difface::Worker& worker, std::function<Settle()> work);
 
+  // A job that keeps `this` and the arguments at `pinned` alive until it settles. Make it
+  // only once every argument has been read: a job that is never started is never freed.
+  static Job* pinning(const Napi::CallbackInfo& info, std::initializer_list<size_t> pinned,
+                      Napi::Value onStep = Napi::Value());
+
  private:
   ~Job() = default;
+  // Frees a job that will never be started.
+  void abandon();
   void finish(Napi::Env env, const Settle* settle, const Failure* failure);
 
   Napi::Promise::Deferred deferred_;

@@ -6,6 +6,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "../cpp/device.h"
+#include "../cpp/errors.h"
 #include "addon_data.h"
 #include "args.h"
 #include "errors.h"
@@ -81,7 +82,7 @@ Napi::Object TensorWrap::Wrap(Napi::Env env, torch::Tensor tensor) {
 
 TensorWrap::TensorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorWrap>(info), env_(info.Env()) {
   if (info.Length() != 1 || !info[0].IsExternal()) {
-    throwJs(info.Env(), "EARG", "tensors are made with Tensor.fromFloat32() or returned by the engine");
+    throwJs(info.Env(), difface::codes::kInvalidArgument, "tensors are made with Tensor.fromFloat32() or returned by the engine");
   }
   torch::Tensor* holder = info[0].As<Napi::External<torch::Tensor>>().Data();
   tensor_ = std::move(*holder);
@@ -109,7 +110,7 @@ void TensorWrap::release() {
 }
 
 const torch::Tensor& TensorWrap::live(Napi::Env env) const {
-  if (!tensor_) throwJs(env, "EDISPOSED", "this tensor was disposed; it cannot be used any more");
+  if (!tensor_) throwJs(env, difface::codes::kDisposed, "this tensor was disposed; it cannot be used any more");
   return *tensor_;
 }
 
@@ -117,7 +118,7 @@ torch::Tensor TensorWrap::TensorOf(Napi::Value value, const char* what) {
   Napi::Env env = value.Env();
   TensorWrap* wrap = unwrapInstance<TensorWrap>(value, AddonData::Of(env).tensorClass, std::string(what) + " must be a Tensor");
   if (!wrap->tensor_) {
-    throwJs(env, "EDISPOSED", std::string(what) + " is a tensor that was disposed; it cannot be used any more");
+    throwJs(env, difface::codes::kDisposed, std::string(what) + " is a tensor that was disposed; it cannot be used any more");
   }
   return *wrap->tensor_;
 }
@@ -126,14 +127,14 @@ Napi::Value TensorWrap::FromFloat32(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsTypedArray() ||
       info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-    throwJs(env, "EARG", "data must be a Float32Array");
+    throwJs(env, difface::codes::kInvalidArgument, "data must be a Float32Array");
   }
   Napi::Float32Array data = info[0].As<Napi::Float32Array>();
   const std::vector<int64_t> shape = shapeArg(info[1], "shape");
   int64_t count = 1;
   for (int64_t dim : shape) count *= dim;
   if (count != static_cast<int64_t>(data.ElementLength())) {
-    throwJs(env, "EARG", "data holds " + std::to_string(data.ElementLength()) + " values but shape " +
+    throwJs(env, difface::codes::kInvalidArgument, "data holds " + std::to_string(data.ElementLength()) + " values but shape " +
                              c10::str(c10::IntArrayRef(shape)) + " needs " + std::to_string(count));
   }
   // A copy: the JavaScript array may change or be collected after this returns.

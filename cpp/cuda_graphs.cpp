@@ -1,7 +1,6 @@
 #include "cuda_graphs.h"
 
-#include <cstdlib>
-#include <cstring>
+#include <atomic>
 #include <map>
 #include <tuple>
 #include <vector>
@@ -12,14 +11,6 @@
 #endif
 
 namespace difface {
-namespace {
-
-bool capturingAllowed() {
-  const char* setting = std::getenv("DIFFACE_CUDA_GRAPHS");
-  return setting == nullptr || std::strcmp(setting, "0") != 0;
-}
-
-}  // namespace
 
 #ifdef DIFFACE_WITH_CUDA
 
@@ -31,20 +22,25 @@ struct GraphedForward::Captures {
   using Key = std::tuple<std::vector<int64_t>, std::vector<int64_t>, c10::ScalarType, c10::ScalarType>;
   std::map<Key, int> seen;
   std::map<Key, std::unique_ptr<Capture>> graphs;
-  bool failed = false;
-  // Read once here: the worker must not call getenv while the main thread may set variables.
-  bool allowed = capturingAllowed();
+  // Written on the engine's worker, read by report() from any thread.
+  std::atomic<bool> failed{false};
+  std::atomic<int64_t> captured{0};
 };
 
-GraphedForward::GraphedForward(Forward forward, int warmupCalls)
-    : forward_(std::move(forward)), warmupCalls_(warmupCalls), captures_(std::make_unique<Captures>()) {}
+GraphedForward::GraphedForward(Forward forward, int warmupCalls, bool allowed)
+    : forward_(std::move(forward)), warmupCalls_(warmupCalls), allowed_(allowed),
+      captures_(std::make_unique<Captures>()) {}
 
 GraphedForward::~GraphedForward() = default;
 
 bool GraphedForward::available() { return true; }
 
+GraphedForward::Report GraphedForward::report() const {
+  return {allowed_, captures_->captured.load(), captures_->failed.load()};
+}
+
 torch::Tensor GraphedForward::operator()(const torch::Tensor& x, const torch::Tensor& t) {
-  if (!x.is_cuda() || captures_->failed || !captures_->allowed) return forward_(x, t);
+  if (!x.is_cuda() || captures_->failed || !allowed_) return forward_(x, t);
   const Captures::Key key{x.sizes().vec(), x.strides().vec(), x.scalar_type(), t.scalar_type()};
   auto found = captures_->graphs.find(key);
   if (found == captures_->graphs.end()) {
@@ -72,6 +68,7 @@ torch::Tensor GraphedForward::operator()(const torch::Tensor& x, const torch::Te
       return forward_(x, t);
     }
     found = captures_->graphs.emplace(key, std::move(capture)).first;
+    captures_->captured.fetch_add(1);
   }
   Captures::Capture& capture = *found->second;
   capture.x.copy_(x);
@@ -95,17 +92,16 @@ void resetPeakMemory(const c10::Device& device) {
 
 struct GraphedForward::Captures {};
 
-GraphedForward::GraphedForward(Forward forward, int warmupCalls)
-    : forward_(std::move(forward)), warmupCalls_(warmupCalls) {}
+GraphedForward::GraphedForward(Forward forward, int warmupCalls, bool allowed)
+    : forward_(std::move(forward)), warmupCalls_(warmupCalls), allowed_(allowed) {}
 
 GraphedForward::~GraphedForward() = default;
 
 bool GraphedForward::available() { return false; }
 
-torch::Tensor GraphedForward::operator()(const torch::Tensor& x, const torch::Tensor& t) {
-  (void)capturingAllowed;
-  return forward_(x, t);
-}
+GraphedForward::Report GraphedForward::report() const { return {false, 0, false}; }
+
+torch::Tensor GraphedForward::operator()(const torch::Tensor& x, const torch::Tensor& t) { return forward_(x, t); }
 
 DeviceMemory deviceMemory(const c10::Device&) { return {}; }
 void resetPeakMemory(const c10::Device&) {}

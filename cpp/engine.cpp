@@ -6,6 +6,9 @@
 #include <c10/core/DeviceGuard.h>
 #include <c10/core/Event.h>
 #include <c10/core/impl/VirtualGuardImpl.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
+
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <thread>
@@ -18,11 +21,7 @@
 namespace difface {
 namespace {
 
-void checkEta(double eta) {
-  if (!(eta >= 0.0 && eta <= 1.0)) {
-    throw Error(codes::kInvalidArgument, "eta must be between 0 and 1, got " + std::to_string(eta));
-  }
-}
+std::atomic<int64_t> liveEngines{0};
 
 void throwIfCancelled(const CancelCheck& cancelled) {
   if (cancelled && cancelled()) throw Error(codes::kAborted, "the operation was aborted");
@@ -95,34 +94,39 @@ torch::Tensor bicubic(const torch::Tensor& x, int64_t height, int64_t width) {
 
 }  // namespace
 
-// The device, and the engine's stream on it, for the length of one call.
+// The device, the engine's stream on it and its TorchScript setting, for the length of one call.
 class Engine::Scope {
  public:
-  explicit Scope(const Engine& engine) : device_(engine.device_), stream_(engine.stream_) {}
+  explicit Scope(const Engine& engine)
+      : device_(engine.device_), stream_(engine.stream_), optimizer_(engine.jitOptimize_) {}
   // Results are read by other threads: the device must have finished writing them.
   void finish() { stream_.current_stream().synchronize(); }
 
  private:
   c10::DeviceGuard device_;
   c10::StreamGuard stream_;
+  torch::jit::GraphOptimizerEnabledGuard optimizer_;
 };
 
 Engine::Engine(const EngineOptions& options)
     : device_(resolveDevice(options.device)),
       dtype_(resolveDtype(options.dtype, device_)),
+      jitOptimize_(options.jitOptimize),
       schedule_(options.schedule),
       sampler_(schedule_),
       stream_(engineStream(device_)) {
   if (options.threads < 0) throw Error(codes::kInvalidArgument, "threads must be 0 or more");
   if (options.threads > 0) at::set_num_threads(options.threads);
-  installHostMemoryReuse();
+  installHostMemoryReuse(options.hostCacheBytes);
   if (device_.is_cuda()) configureCudaMath(dtype_);
   Scope scope(*this);
-  unet_ = std::make_unique<DiffusionUNet>(options.unetPath, device_, dtype_);
-  backbone_ = std::make_unique<RestorationBackbone>(options.backbonePath, device_, dtype_);
+  unet_ = std::make_unique<DiffusionUNet>(options.unetPath, options.unetWeights, device_, dtype_, options.cudaChannelsLast);
+  backbone_ = std::make_unique<RestorationBackbone>(options.backbonePath, options.backboneWeights, device_, dtype_);
   graphedUNet_ = std::make_unique<GraphedForward>(
-      [this](const torch::Tensor& x, const torch::Tensor& t) { return (*unet_)(x, t); }, /*warmupCalls=*/3);
+      [this](const torch::Tensor& x, const torch::Tensor& t) { return (*unet_)(x, t); }, /*warmupCalls=*/3,
+      options.cudaGraphs);
   scope.finish();
+  liveEngines.fetch_add(1);
 }
 
 Engine::~Engine() {
@@ -130,7 +134,10 @@ Engine::~Engine() {
   unet_.reset();
   backbone_.reset();
   releaseHostMemory();
+  liveEngines.fetch_sub(1);
 }
+
+int64_t Engine::liveCount() { return liveEngines.load(); }
 
 at::Generator Engine::generator(uint64_t seed) const { return makeGenerator(device_, seed); }
 
@@ -145,11 +152,6 @@ torch::Tensor Engine::onDevice(const torch::Tensor& tensor, const char* what, in
     return tensor.to(c10::kFloat).pin_memory().to(device_, c10::kFloat, /*non_blocking=*/true);
   }
   return tensor.to(device_, c10::kFloat);
-}
-
-void Engine::checkRequest(const ReverseRequest& request) const {
-  sampler_.checkStartStep(request.startStep);
-  checkEta(request.eta);
 }
 
 torch::Tensor Engine::unet(const torch::Tensor& x, const std::vector<double>& t) {
@@ -186,18 +188,22 @@ torch::Tensor Engine::denoise(const torch::Tensor& x, float networkTime) {
   return (*graphedUNet_)(x, t);
 }
 
-torch::Tensor Engine::step(const torch::Tensor& x, int64_t index, double eta, at::Generator& generator) {
+StepResult Engine::step(const torch::Tensor& x, int64_t index, double eta, const torch::Tensor& noise,
+                        at::Generator* generator) {
   Scope scope(*this);
-  if (index < 0 || index >= schedule_.size()) {
-    throw Error(codes::kInvalidArgument, "step index " + std::to_string(index) + " is outside the schedule: it must be between 0 and " +
-                                             std::to_string(schedule_.size() - 1));
-  }
-  checkEta(eta);
+  sampler_.checkIndex(index);
+  Sampler::checkEta(eta);
+  if (!noise.defined() && generator == nullptr) throw Error(codes::kInvalidArgument, "a step needs its noise or a generator");
   const torch::Tensor input = onDevice(x, "x", 3);
+  const torch::Tensor z = noise.defined() ? onDevice(noise, "noise", 3) : torch::Tensor();
+  if (z.defined() && z.sizes() != input.sizes()) {
+    throw Error(codes::kInvalidArgument, "noise must have the shape of x, " + c10::str(input.sizes()) + ", got " + c10::str(z.sizes()));
+  }
   const torch::Tensor out = denoise(input, schedule_.networkTime(index));
-  torch::Tensor next = sampler_.step(input, out.narrow(1, 0, input.size(1)), index, eta, generator);
+  const torch::Tensor eps = out.narrow(1, 0, input.size(1));
+  StepResult result = z.defined() ? sampler_.step(input, eps, index, eta, z) : sampler_.step(input, eps, index, eta, *generator);
   scope.finish();
-  return next;
+  return result;
 }
 
 void Engine::runChains(std::vector<ChainControl>& controls, int64_t startStep) {
@@ -226,7 +232,6 @@ void Engine::runChains(std::vector<ChainControl>& controls, int64_t startStep) {
 
 torch::Tensor Engine::reverse(const torch::Tensor& xN, const ReverseRequest& request, at::Generator& generator) {
   Scope scope(*this);
-  checkRequest(request);
   std::vector<ChainControl> controls(1);
   controls[0].chain.x = onDevice(xN, "xN", 3);
   controls[0].chain.generator = &generator;
@@ -241,70 +246,72 @@ torch::Tensor Engine::reverse(const torch::Tensor& xN, const ReverseRequest& req
   return restored;
 }
 
-void Engine::restoreGroups(std::vector<FaceGroup>& groups, int64_t startStep) {
+void Engine::restoreRequests(const std::vector<RestoreRequest*>& requests, int64_t height, int64_t width,
+                             int64_t startStep) {
   Scope scope(*this);
   sampler_.checkStartStep(startStep);
-  if (groups.empty()) throw Error(codes::kInvalidArgument, "restoreGroups needs at least one group");
-  std::vector<torch::Tensor> inputs;
-  for (FaceGroup& group : groups) {
-    checkEta(group.eta);
-    inputs.push_back(onDevice(group.lq, "lq", 3));
-    if (inputs.back().sizes().slice(2) != inputs.front().sizes().slice(2)) {
-      throw Error(codes::kInvalidArgument, "the groups of one batch must share their height and width");
-    }
-  }
-  // One backbone call for every group, then each group's transition with its own draws.
-  const torch::Tensor estimates = (*backbone_)(inputs.size() == 1 ? inputs.front() : torch::cat(inputs, 0));
-  std::vector<ChainControl> controls(groups.size());
-  int64_t offset = 0;
-  for (size_t g = 0; g < groups.size(); ++g) {
-    FaceGroup& group = groups[g];
-    const int64_t batch = inputs[g].size(0);
-    group.estimate = estimates.narrow(0, offset, batch);
-    offset += batch;
-    ChainControl& control = controls[g];
-    control.onStep = &group.onStep;
-    control.cancelled = &group.cancelled;
-    control.chain.generator = &group.generator;
-    control.chain.eta = group.eta;
-    if (group.cancelled && group.cancelled()) {
+  if (requests.empty()) throw Error(codes::kInvalidArgument, "there are no requests to restore");
+  if (height < 1 || width < 1) throw Error(codes::kInvalidArgument, "the batch's size must be at least 1 x 1");
+  for (RestoreRequest* request : requests) Sampler::checkEta(request->eta);
+  std::vector<at::Generator> generators;
+  for (RestoreRequest* request : requests) generators.push_back(generator(request->seed));
+  std::vector<ChainControl> controls(requests.size());
+  for (size_t r = 0; r < requests.size(); ++r) {
+    RestoreRequest& request = *requests[r];
+    ChainControl& control = controls[r];
+    control.onStep = &request.onStep;
+    control.cancelled = &request.cancelled;
+    control.chain.generator = &generators[r];
+    control.chain.eta = request.eta;
+    if (request.cancelled && request.cancelled()) {
       control.chain.aborted = true;
       continue;
     }
-    control.chain.x = sampler_.transition(group.estimate, startStep, group.generator);
+    // A backbone call of the request's own, not a slice of a shared one. The published
+    // sampler draws its noise with randn_like, so the memory layout of the estimate decides
+    // which draw lands on which pixel, and libtorch lays a batch of one face out differently
+    // from a batch of several (contiguous against channels-last on the CPU). Every later
+    // state of the chain inherits the estimate's layout, so this call alone makes the
+    // request's draws what they are when it runs by itself. The backbone is a small part
+    // of a restore; the UNet, called at every step, is still shared.
+    const torch::Tensor estimate = (*backbone_)(gather(request.faces, height, width));
+    if (request.wantEstimates) request.estimates = scatter(estimate, request.faces);
+    control.chain.x = sampler_.transition(estimate, startStep, generators[r]);
   }
   runChains(controls, startStep);
-  for (size_t g = 0; g < groups.size(); ++g) {
-    groups[g].aborted = controls[g].chain.aborted;
-    if (!groups[g].aborted) groups[g].restored = Sampler::toUnitRange(controls[g].chain.x);
+  for (size_t r = 0; r < requests.size(); ++r) {
+    RestoreRequest& request = *requests[r];
+    request.aborted = controls[r].chain.aborted;
+    if (request.aborted) {
+      request.estimates.clear();
+    } else {
+      request.restored = scatter(Sampler::toUnitRange(controls[r].chain.x), request.faces);
+    }
   }
   scope.finish();
 }
 
-torch::Tensor Engine::gatherFaces(const std::vector<torch::Tensor>& faces, int64_t side) {
-  Scope scope(*this);
-  if (faces.empty()) throw Error(codes::kInvalidArgument, "there are no faces to restore");
-  if (side < 1) throw Error(codes::kInvalidArgument, "the model's image size must be positive");
+torch::Tensor Engine::gather(const std::vector<torch::Tensor>& faces, int64_t height, int64_t width) const {
+  if (faces.empty()) throw Error(codes::kInvalidArgument, "a request needs at least one face");
   std::vector<torch::Tensor> resized;
-  for (const torch::Tensor& face : faces) {
-    const torch::Tensor onDev = onDevice(face, "face", 3);
-    if (onDev.size(0) != 1) throw Error(codes::kInvalidArgument, "each face must be one image, [1, 3, height, width]");
-    resized.push_back(bicubic(onDev, side, side));
-  }
-  torch::Tensor batch = resized.size() == 1 ? resized.front() : torch::cat(resized, 0);
-  scope.finish();
-  return batch;
+  for (const torch::Tensor& face : faces) resized.push_back(bicubic(onDevice(face, "face", 3), height, width));
+  return resized.size() == 1 ? resized.front() : torch::cat(resized, 0);
 }
 
-std::vector<torch::Tensor> Engine::scatterFaces(const torch::Tensor& batch, const std::vector<std::vector<int64_t>>& sizes) {
-  Scope scope(*this);
-  std::vector<torch::Tensor> faces;
-  for (size_t i = 0; i < sizes.size(); ++i) {
-    const torch::Tensor item = batch.narrow(0, static_cast<int64_t>(i), 1).clamp(0.0, 1.0);
-    faces.push_back(bicubic(item, sizes[i].at(0), sizes[i].at(1)).clamp(0.0, 1.0));
+std::vector<torch::Tensor> Engine::scatter(const torch::Tensor& batch, const std::vector<torch::Tensor>& faces) {
+  std::vector<torch::Tensor> pieces;
+  int64_t offset = 0;
+  for (const torch::Tensor& face : faces) {
+    const int64_t count = face.size(0);
+    torch::Tensor piece = batch.narrow(0, offset, count);
+    offset += count;
+    if (piece.sizes().slice(2) != face.sizes().slice(2)) {
+      // Bicubic interpolation overshoots: a face resized back is held to [0, 1] on both sides.
+      piece = bicubic(piece.clamp(0.0, 1.0), face.size(2), face.size(3)).clamp(0.0, 1.0);
+    }
+    pieces.push_back(piece);
   }
-  scope.finish();
-  return faces;
+  return pieces;
 }
 
 torch::Tensor Engine::warpAffine(const torch::Tensor& image, const Affine& outToImage, int64_t height, int64_t width,

@@ -23,10 +23,22 @@ namespace difface {
 struct EngineOptions {
   std::string unetPath;
   std::string backbonePath;
+  // Set when those files are weight-less architectures: the published checkpoints to fill them from.
+  WeightsSource unetWeights;
+  WeightsSource backboneWeights;
   std::string device = "cpu";
   std::string dtype = "float32";
   int threads = 0;  // intra-op threads; 0 keeps libtorch's default (one per core)
   ScheduleConfig schedule;
+  // Tuning. The engine reads no environment variables itself (its worker must not call
+  // getenv while the main thread may set variables); lib/ reads DIFFACE_* into these.
+  bool cudaGraphs = true;        // replay the UNet as CUDA graphs
+  bool cudaChannelsLast = false; // run the UNet's convolutions channels-last on CUDA
+  // TorchScript's optimizing executor profiles the first calls of every input shape to fuse
+  // elementwise operators, which on these networks buys nothing on the CPU and changes
+  // results; off, the networks run the kernels eager PyTorch runs.
+  bool jitOptimize = false;
+  size_t hostCacheBytes = size_t{2048} << 20;  // freed host memory kept for reuse (host_memory.h)
 };
 
 // Progress of a reverse loop: steps done, steps in all, and the timestep just done.
@@ -41,18 +53,21 @@ struct ReverseRequest {
   CancelCheck cancelled;
 };
 
-// One caller's faces in a batch shared with other callers. The group's noise comes from its
-// own generator, drawn with the group's own shape, so the group gets what it would get
-// restored alone (the shared network calls aside); its eta is its own too.
-struct FaceGroup {
-  torch::Tensor lq;          // [B, 3, H, W] in [0, 1]; every group of a batch has the same H x W
-  at::Generator generator;
+// One caller's faces in a batch shared with other callers. The caller's noise comes from a
+// generator of its own, drawn with its own shape and layout, so the caller gets what it
+// would get restored alone (the shared UNet calls aside); its eta is its own too.
+struct RestoreRequest {
+  // Faces in [0, 1], each [b, 3, h, w] of any size: resized to the batch's size for the
+  // networks and back to its own size afterwards.
+  std::vector<torch::Tensor> faces;
+  uint64_t seed = 0;
   double eta = 0.0;
+  bool wantEstimates = false;
   ProgressFn onStep;
-  CancelCheck cancelled;     // asked between steps: the group then leaves the batch
-  // Results.
-  torch::Tensor estimate;    // the backbone's estimate, unclamped
-  torch::Tensor restored;    // [B, 3, H, W] in [0, 1]; undefined when aborted
+  CancelCheck cancelled;  // asked between steps: the request then leaves the batch
+  // Results, one tensor per entry of `faces`, at its size; empty when aborted.
+  std::vector<torch::Tensor> restored;   // in [0, 1]
+  std::vector<torch::Tensor> estimates;  // the backbone's estimates, when asked for (clamped only when resized)
   bool aborted = false;
 };
 
@@ -74,20 +89,22 @@ class Engine {
   // The backbone's estimate for faces in [0, 1], unclamped.
   torch::Tensor estimate(const torch::Tensor& lq);
   torch::Tensor transition(const torch::Tensor& estimate, int64_t startStep, at::Generator& generator);
-  // One reverse step from respaced index i: x_i -> x_{i-1}, both in [-1, 1].
-  torch::Tensor step(const torch::Tensor& x, int64_t index, double eta, at::Generator& generator);
+  // One reverse step from respaced index i: x_i -> x_{i-1}, both in [-1, 1], and the x-hat_0
+  // predicted on the way. The step's noise z is `noise` when it is defined, else a draw from
+  // `generator`.
+  StepResult step(const torch::Tensor& x, int64_t index, double eta, const torch::Tensor& noise, at::Generator* generator);
   // The reverse loop from x_N; returns faces in [0, 1].
   torch::Tensor reverse(const torch::Tensor& xN, const ReverseRequest& request, at::Generator& generator);
-  // Several callers' groups through the networks together: one backbone call and one UNet
-  // call per step for all of them, each group's own transition and steps. A group whose
+  // Several callers' requests through the networks together, at height x width: a backbone
+  // call per request, one UNet call per step for all of them, each request's own transition
+  // and steps, so that a request's random draws are those it makes alone. A request whose
   // caller cancels leaves at the next step and frees its memory; the others go on.
-  void restoreGroups(std::vector<FaceGroup>& groups, int64_t startStep);
+  void restoreRequests(const std::vector<RestoreRequest*>& requests, int64_t height, int64_t width,
+                       int64_t startStep);
 
-  // Faces [1, 3, h, w] of any sizes as one batch at side x side, each resized with
-  // antialiased bicubic interpolation, as the published code resizes faces.
-  torch::Tensor gatherFaces(const std::vector<torch::Tensor>& faces, int64_t side);
-  // The inverse: each item of a batch back at its face's [height, width], clamped to [0, 1].
-  std::vector<torch::Tensor> scatterFaces(const torch::Tensor& batch, const std::vector<std::vector<int64_t>>& sizes);
+  // Engines whose networks are loaded now, in this process.
+  static int64_t liveCount();
+
   // Antialiased bicubic resize of [B, C, h, w] to [B, C, height, width].
   torch::Tensor resize(const torch::Tensor& x, int64_t height, int64_t width);
   // Whole photos, on the engine's device: see photo.h.
@@ -96,13 +113,15 @@ class Engine {
   torch::Tensor pasteFaces(const torch::Tensor& canvas, const std::vector<torch::Tensor>& faces,
                            const std::vector<Affine>& canvasToFace, double scale);
 
+  // Whether the UNet is being replayed as CUDA graphs.
+  GraphedForward::Report cudaGraphs() const { return graphedUNet_->report(); }
+
   // The device allocator's current and peak bytes (CUDA; zeros on the CPU).
   DeviceMemory memory() const { return deviceMemory(device_); }
   void resetPeakMemory() const { difface::resetPeakMemory(device_); }
 
  private:
   torch::Tensor onDevice(const torch::Tensor& tensor, const char* what, int64_t channels) const;
-  void checkRequest(const ReverseRequest& request) const;
   torch::Tensor denoise(const torch::Tensor& x, float networkTime);
   // The reverse loop over chains, with pacing, progress and cancellation per chain.
   struct ChainControl {
@@ -111,10 +130,14 @@ class Engine {
     const CancelCheck* cancelled = nullptr;
   };
   void runChains(std::vector<ChainControl>& controls, int64_t startStep);
+  // A request's faces as one batch at height x width, and a batch back at each face's size.
+  torch::Tensor gather(const std::vector<torch::Tensor>& faces, int64_t height, int64_t width) const;
+  static std::vector<torch::Tensor> scatter(const torch::Tensor& batch, const std::vector<torch::Tensor>& faces);
   class Scope;
 
   c10::Device device_;
   c10::ScalarType dtype_;
+  bool jitOptimize_;
   Schedule schedule_;
   Sampler sampler_;
   std::unique_ptr<DiffusionUNet> unet_;

@@ -1,6 +1,6 @@
 // Errors the engine raises on purpose. Each carries a stable code that the binding hands
-// to JavaScript unchanged (lib/errors.ts lists them), so callers can branch on the code and
-// show the message.
+// to JavaScript unchanged, so callers can branch on the code and show the message. The codes
+// are those of ERROR_CODES in lib/errors.ts (a test holds these names to that list).
 #pragma once
 
 #include <stdexcept>
@@ -14,6 +14,12 @@ inline constexpr const char* kModelDir = "EMODELDIR";
 inline constexpr const char* kDevice = "EDEVICE";
 inline constexpr const char* kAborted = "EABORT";
 inline constexpr const char* kTorch = "ETORCH";
+inline constexpr const char* kDisposed = "EDISPOSED";
+inline constexpr const char* kOutOfMemory = "EOOM";
+inline constexpr const char* kDetect = "EDETECT";
+// A checkpoint cannot be read, holds something other than tensors and containers, or does
+// not fit the network it is meant for.
+inline constexpr const char* kCheckpoint = "ECHECKPOINT";
 }  // namespace codes
 
 class Error : public std::runtime_error {

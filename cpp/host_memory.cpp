@@ -105,20 +105,11 @@ void ReusingHostAllocator::Free(void* data) {
   std::free(static_cast<char*>(data) - kHeader);
 }
 
-size_t limitFromEnvironment() {
-  const char* text = std::getenv("DIFFACE_HOST_CACHE_MB");
-  if (text == nullptr || *text == '\0') return size_t{2048} << 20;
-  char* end = nullptr;
-  const unsigned long long megabytes = std::strtoull(text, &end, 10);
-  if (end == text || *end != '\0') return size_t{2048} << 20;
-  return static_cast<size_t>(megabytes) << 20;
-}
-
 }  // namespace
 
-void installHostMemoryReuse() {
-  std::call_once(installOnce, [] {
-    const size_t limit = limitFromEnvironment();
+void installHostMemoryReuse(size_t limitBytes) {
+  std::call_once(installOnce, [limitBytes] {
+    const size_t limit = limitBytes;
     if (limit == 0) return;
     // Never destroyed: blocks handed out may be freed as late as process exit.
     installed = new ReusingHostAllocator(limit);

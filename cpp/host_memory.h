@@ -11,9 +11,10 @@
 
 namespace difface {
 
-// Makes libtorch's CPU allocations go through the reusing allocator (process-wide, once).
-// DIFFACE_HOST_CACHE_MB sets how much freed memory it keeps (default 2048; 0 disables it).
-void installHostMemoryReuse();
+// Makes libtorch's CPU allocations go through the reusing allocator (process-wide, once:
+// the first engine's limit holds). It keeps at most `limitBytes` of freed memory; 0 leaves
+// libtorch's own allocator in place.
+void installHostMemoryReuse(size_t limitBytes);
 
 // Returns every kept block to the system.
 void releaseHostMemory();

@@ -1,6 +1,5 @@
 #include "networks.h"
 
-#include <cstdlib>
 #include <fstream>
 
 #include "errors.h"
@@ -8,7 +7,9 @@
 namespace difface {
 namespace {
 
-torch::jit::Module loadModule(const std::string& path, const c10::Device& device, const std::string& what) {
+torch::jit::Module loadModule(const std::string& path, const WeightsSource& weights, const c10::Device& device,
+                              const std::string& what) {
+  if (!weights.checkpoint.empty()) return loadFilled(path, weights, device, what);
   if (!std::ifstream(path).good()) {
     throw Error(codes::kModelDir, "the " + what + " file '" + path + "' cannot be read; run 'difface convert' to create it");
   }
@@ -53,14 +54,6 @@ void convertFloatingState(torch::jit::Module& module, c10::ScalarType dtype) {
   for (const auto& buffer : module.named_buffers()) convert(buffer.value);
 }
 
-// On CUDA the UNet's convolutions may run channels-last (DIFFACE_CUDA_LAYOUT=channels_last),
-// which tensor cores prefer in reduced precision. The CPU keeps the published layout: its
-// results are held to the published ones bit for bit.
-bool channelsLastOn(const c10::Device& device) {
-  const char* layout = std::getenv("DIFFACE_CUDA_LAYOUT");
-  return device.is_cuda() && layout != nullptr && std::string(layout) == "channels_last";
-}
-
 void convertToChannelsLast(torch::jit::Module& module) {
   for (const auto& param : module.named_parameters()) {
     torch::Tensor tensor = param.value;
@@ -70,8 +63,9 @@ void convertToChannelsLast(torch::jit::Module& module) {
 
 }  // namespace
 
-DiffusionUNet::DiffusionUNet(const std::string& path, const c10::Device& device, c10::ScalarType dtype)
-    : module_(loadModule(path, device, "UNet")), channelsLast_(channelsLastOn(device)) {
+DiffusionUNet::DiffusionUNet(const std::string& path, const WeightsSource& weights, const c10::Device& device,
+                             c10::ScalarType dtype, bool cudaChannelsLast)
+    : module_(loadModule(path, weights, device, "UNet")), channelsLast_(cudaChannelsLast && device.is_cuda()) {
   if (dtype != c10::kFloat) convertTorsoConvolutions(module_, dtype);
   if (channelsLast_) convertToChannelsLast(module_);
 }
@@ -81,8 +75,9 @@ torch::Tensor DiffusionUNet::operator()(const torch::Tensor& x, const torch::Ten
   return module_.forward({x, t}).toTensor();
 }
 
-RestorationBackbone::RestorationBackbone(const std::string& path, const c10::Device& device, c10::ScalarType dtype)
-    : module_(loadModule(path, device, "backbone")), dtype_(dtype) {
+RestorationBackbone::RestorationBackbone(const std::string& path, const WeightsSource& weights,
+                                         const c10::Device& device, c10::ScalarType dtype)
+    : module_(loadModule(path, weights, device, "backbone")), dtype_(dtype) {
   if (dtype != c10::kFloat) convertFloatingState(module_, dtype);
 }
 

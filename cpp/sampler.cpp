@@ -1,6 +1,7 @@
 #include "sampler.h"
 
 #include <cmath>
+#include <string>
 
 #include "errors.h"
 #include "generator.h"
@@ -25,45 +26,81 @@ void Sampler::checkStartStep(int64_t startStep) const {
   }
 }
 
-torch::Tensor Sampler::transition(const torch::Tensor& estimate, int64_t startStep, at::Generator& generator) const {
+void Sampler::checkIndex(int64_t index) const {
+  if (index < 0 || index >= schedule_.size()) {
+    throw Error(codes::kInvalidArgument, "step index " + std::to_string(index) +
+                                             " is outside the schedule: it must be between 0 and " +
+                                             std::to_string(schedule_.size() - 1));
+  }
+}
+
+void Sampler::checkEta(double eta) {
+  if (!(eta >= 0.0 && eta <= 1.0)) {
+    throw Error(codes::kInvalidArgument, "eta must be between 0 and 1, got " + std::to_string(eta));
+  }
+}
+
+namespace {
+
+// The estimate, in [0, 1], as the diffusion model's signal: clamped and mapped to [-1, 1].
+torch::Tensor signalOf(const torch::Tensor& estimate) { return (estimate.clamp(0.0, 1.0) - 0.5) / 0.5; }
+
+}  // namespace
+
+torch::Tensor Sampler::diffuse(const torch::Tensor& x0, int64_t startStep, const torch::Tensor& noise) const {
   checkStartStep(startStep);
   const double alphaBar = schedule_.alphaBar(startStep);
   const float signalScale = static_cast<float>(std::sqrt(alphaBar));
   const float noiseScale = static_cast<float>(std::sqrt(1.0 - alphaBar));
-  const torch::Tensor x0 = (estimate.clamp(0.0, 1.0) - 0.5) / 0.5;
-  const torch::Tensor noise = standardNormalLike(x0, generator);
   return x0 * signalScale + noise * noiseScale;
 }
 
-StepCoefficients Sampler::coefficients(int64_t i, double eta) const {
-  const double alphaBar = schedule_.alphaBar(i);
+torch::Tensor Sampler::transition(const torch::Tensor& estimate, int64_t startStep, const torch::Tensor& noise) const {
+  return diffuse(signalOf(estimate), startStep, noise);
+}
+
+torch::Tensor Sampler::transition(const torch::Tensor& estimate, int64_t startStep, at::Generator& generator) const {
+  const torch::Tensor x0 = signalOf(estimate);
+  return diffuse(x0, startStep, standardNormalLike(x0, generator));
+}
+
+StepCoefficients Sampler::coefficients(int64_t t, double eta) const {
+  checkIndex(t);
+  checkEta(eta);
+  const double alphaBar = schedule_.alphaBar(t);
   // The published code computes these two in double and rounds once...
   StepCoefficients c{};
   c.recipSqrtAlphaBar = static_cast<float>(std::sqrt(1.0 / alphaBar));
   c.recipSqrtAlphaBarM1 = static_cast<float>(std::sqrt(1.0 / alphaBar - 1.0));
-  // ...and these from abar rounded to float first, in float arithmetic.
+  // ...and these from alpha-bar rounded to float first, in float arithmetic (DDIM eq. 16).
   const float ab = static_cast<float>(alphaBar);
-  const float abPrev = static_cast<float>(schedule_.alphaBarPrev(i));
+  const float abPrev = static_cast<float>(schedule_.alphaBarPrev(t));
   c.sigma = static_cast<float>(eta) * libtorchSqrt((1.0f - abPrev) / (1.0f - ab)) * libtorchSqrt(1.0f - ab / abPrev);
   c.sqrtAlphaBarPrev = libtorchSqrt(abPrev);
   c.epsScale = libtorchSqrt(1.0f - abPrev - c.sigma * c.sigma);
   return c;
 }
 
-torch::Tensor Sampler::step(const torch::Tensor& x, const torch::Tensor& eps, int64_t i, double eta,
-                            at::Generator& generator) const {
-  const StepCoefficients c = coefficients(i, eta);
-  const torch::Tensor x0 = (x * c.recipSqrtAlphaBar - eps * c.recipSqrtAlphaBarM1).clamp(-1.0, 1.0);
-  const torch::Tensor mean = x0 * c.sqrtAlphaBarPrev + eps * c.epsScale;
-  const torch::Tensor z = standardNormalLike(x, generator);
-  if (i == 0) return mean;
-  return mean + z * c.sigma;
+StepResult Sampler::step(const torch::Tensor& x, const torch::Tensor& eps, int64_t t, double eta,
+                         const torch::Tensor& noise) const {
+  const StepCoefficients c = coefficients(t, eta);
+  StepResult result;
+  result.predictedX0 = (x * c.recipSqrtAlphaBar - eps * c.recipSqrtAlphaBarM1).clamp(-1.0, 1.0);
+  const torch::Tensor mean = result.predictedX0 * c.sqrtAlphaBarPrev + eps * c.epsScale;
+  result.previous = t == 0 ? mean : mean + noise * c.sigma;
+  return result;
+}
+
+StepResult Sampler::step(const torch::Tensor& x, const torch::Tensor& eps, int64_t t, double eta,
+                         at::Generator& generator) const {
+  return step(x, eps, t, eta, standardNormalLike(x, generator));
 }
 
 void Sampler::reverse(const std::vector<Chain*>& chains, int64_t startStep, const Denoiser& denoiser,
                       const StepObserver& observer) const {
   checkStartStep(startStep);
-  for (int64_t i = startStep - 1; i >= 0; --i) {
+  for (const Chain* chain : chains) checkEta(chain->eta);
+  for (int64_t t = startStep - 1; t >= 0; --t) {
     std::vector<Chain*> running;
     std::vector<torch::Tensor> states;
     for (Chain* chain : chains) {
@@ -73,16 +110,16 @@ void Sampler::reverse(const std::vector<Chain*>& chains, int64_t startStep, cons
     }
     if (running.empty()) return;
     const torch::Tensor out = denoiser(states.size() == 1 ? states.front() : torch::cat(states, 0),
-                                       schedule_.networkTime(i));
+                                       schedule_.networkTime(t));
     int64_t offset = 0;
     for (Chain* chain : running) {
       const int64_t batch = chain->x.size(0);
-      // The first channels are eps; a learned-variance network adds as many more, unused here.
+      // The first channels are epsilon-hat; a learned-variance network adds as many more, unused here.
       const torch::Tensor eps = out.narrow(0, offset, batch).narrow(1, 0, chain->x.size(1));
-      chain->x = step(chain->x, eps, i, chain->eta, *chain->generator);
+      chain->x = step(chain->x, eps, t, chain->eta, *chain->generator).previous;
       offset += batch;
     }
-    if (observer) observer(startStep - i, startStep, schedule_.timestep(i));
+    if (observer) observer(startStep - t, startStep, schedule_.timestep(t));
   }
 }
 

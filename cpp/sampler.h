@@ -1,6 +1,11 @@
-// DifFace's sampler: the transition step that diffuses the backbone's estimate to step N,
-// then the DDIM reverse loop from N-1 down to 0, as the published sampler computes them.
-// The schedule is a separate object; the network is handed in as a function.
+// DifFace's sampler (arXiv 2212.06512, section 3): the transition that diffuses the
+// backbone's estimate to step N, then the DDIM reverse loop from N-1 down to 0, computed as
+// the published sampler computes them. The schedule is a separate object; the network is
+// handed in as a function.
+//
+// Names: the paper's first, guided-diffusion's (the published code's) after them.
+//   alpha-bar_t    alphas_cumprod[t]        x-hat_0   pred_xstart
+//   epsilon-hat    model_output[:, :C]      sigma_t   sigma (DDIM eq. 16, scaled by eta)
 #pragma once
 
 #include <cstdint>
@@ -33,35 +38,52 @@ struct Chain {
 // The float32 numbers one reverse step applies, rounded exactly where the published code
 // rounds them.
 struct StepCoefficients {
-  float recipSqrtAlphaBar;  // sqrt(1 / abar_i)
-  float recipSqrtAlphaBarM1;  // sqrt(1 / abar_i - 1)
-  float sqrtAlphaBarPrev;   // sqrt(abar_{i-1})
-  float epsScale;           // sqrt(1 - abar_{i-1} - sigma^2)
-  float sigma;              // eta * sqrt((1 - abar_{i-1}) / (1 - abar_i)) * sqrt(1 - abar_i / abar_{i-1})
+  float recipSqrtAlphaBar;    // sqrt(1 / alpha-bar_t)
+  float recipSqrtAlphaBarM1;  // sqrt(1 / alpha-bar_t - 1)
+  float sqrtAlphaBarPrev;     // sqrt(alpha-bar_{t-1})
+  float epsScale;             // sqrt(1 - alpha-bar_{t-1} - sigma_t^2): "direction pointing to x_t"
+  float sigma;                // eta * sqrt((1 - alpha-bar_{t-1}) / (1 - alpha-bar_t)) * sqrt(1 - alpha-bar_t / alpha-bar_{t-1})
+};
+
+// What one reverse step yields, as diffusers' DDIMScheduler.step does: the next state and the
+// clean image predicted on the way.
+struct StepResult {
+  torch::Tensor previous;     // x_{t-1} (prev_sample)
+  torch::Tensor predictedX0;  // x-hat_0, clamped to [-1, 1] (pred_original_sample)
 };
 
 class Sampler {
  public:
   explicit Sampler(const Schedule& schedule) : schedule_(schedule) {}
 
-  // Throws EARG unless 1 <= startStep < schedule size.
-  void checkStartStep(int64_t startStep) const;
+  // Every argument check of the sampler, here and nowhere else in cpp/; each throws EARG.
+  void checkStartStep(int64_t startStep) const;  // 1 <= N < schedule size
+  void checkIndex(int64_t index) const;          // 0 <= t < schedule size
+  static void checkEta(double eta);              // 0 <= eta <= 1
 
-  // x_N = sqrt(abar_N) * x0 + sqrt(1 - abar_N) * eps, where x0 is the estimate clamped to
-  // [0, 1] and mapped to [-1, 1], and eps is one standard normal draw of its shape.
+  // The transition, q(x_N | x-hat_0) (DDPM eq. 4):
+  //   x_N = sqrt(alpha-bar_N) x-hat_0 + sqrt(1 - alpha-bar_N) epsilon,
+  // with x-hat_0 the estimate clamped to [0, 1] and mapped to [-1, 1]. `noise` is epsilon;
+  // the overload without it draws one standard normal sample shaped and laid out like
+  // x-hat_0, as randn_like does.
+  torch::Tensor transition(const torch::Tensor& estimate, int64_t startStep, const torch::Tensor& noise) const;
   torch::Tensor transition(const torch::Tensor& estimate, int64_t startStep, at::Generator& generator) const;
 
-  StepCoefficients coefficients(int64_t i, double eta) const;
+  StepCoefficients coefficients(int64_t t, double eta) const;
 
-  // One DDIM step from respaced index i: predicts x0 from the network's eps (clamped to
-  // [-1, 1]), then moves to index i-1. Draws one normal sample every step, also at i = 0
-  // where it is not used, so that the generator advances as the published sampler's does.
-  torch::Tensor step(const torch::Tensor& x, const torch::Tensor& eps, int64_t i, double eta,
-                     at::Generator& generator) const;
+  // One DDIM step from respaced index t (DDIM eq. 12):
+  //   x-hat_0 = clamp((x_t - sqrt(1 - alpha-bar_t) epsilon-hat) / sqrt(alpha-bar_t), -1, 1)
+  //   x_{t-1} = sqrt(alpha-bar_{t-1}) x-hat_0 + sqrt(1 - alpha-bar_{t-1} - sigma_t^2) epsilon-hat + sigma_t z,
+  // with epsilon-hat the network's raw output (not one re-derived from the clamped x-hat_0)
+  // and no noise term at t = 0. `noise` is z; the overload without it draws z like x_t at
+  // every step, also at t = 0 where it is not used, so that the generator advances as the
+  // published sampler's does.
+  StepResult step(const torch::Tensor& x, const torch::Tensor& eps, int64_t t, double eta, const torch::Tensor& noise) const;
+  StepResult step(const torch::Tensor& x, const torch::Tensor& eps, int64_t t, double eta, at::Generator& generator) const;
 
-  // Steps i = startStep-1 ... 0 (the published loop starts one below the transition's
-  // step), for all chains at once: one network call per step on the chains still running,
-  // then each chain's own DDIM step. Leaves each chain's last state in chain.x.
+  // Steps t = N-1 ... 0 (the published loop starts one below the transition's step), for
+  // all chains at once: one network call per step on the chains still running, then each
+  // chain's own step. Leaves each chain's last state in chain.x.
   void reverse(const std::vector<Chain*>& chains, int64_t startStep, const Denoiser& denoiser,
                const StepObserver& observer) const;
 
@@ -69,6 +91,8 @@ class Sampler {
   static torch::Tensor toUnitRange(const torch::Tensor& x);
 
  private:
+  torch::Tensor diffuse(const torch::Tensor& x0, int64_t startStep, const torch::Tensor& noise) const;
+
   const Schedule& schedule_;
 };
 

@@ -1,10 +1,7 @@
 #include "worker.h"
 
 #include <c10/core/InferenceMode.h>
-#include <torch/csrc/jit/runtime/graph_executor.h>
 
-#include <cstdlib>
-#include <cstring>
 
 namespace difface {
 
@@ -32,21 +29,9 @@ size_t Worker::pending() const {
   return jobs_.size();
 }
 
-namespace {
-// TorchScript's optimizing executor profiles the first calls of every input shape (two
-// calls several times slower) to fuse elementwise operators, which on these networks buys
-// nothing on the CPU and changes results. It is off on engine threads unless
-// DIFFACE_JIT_OPTIMIZE=1; the networks then run the same kernels eager PyTorch runs.
-bool jitOptimizationWanted() {
-  const char* setting = std::getenv("DIFFACE_JIT_OPTIMIZE");
-  return setting != nullptr && std::strcmp(setting, "1") == 0;
-}
-}  // namespace
-
 void Worker::run() {
   // Nothing here ever needs gradients; inference mode also skips version counting.
   c10::InferenceMode inference;
-  torch::jit::GraphOptimizerEnabledGuard optimizer(jitOptimizationWanted());
   for (;;) {
     std::function<void()> job;
     {

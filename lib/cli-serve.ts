@@ -4,18 +4,10 @@
  */
 import { parseArgs } from 'node:util';
 
-import { UsageError } from './cli-restore';
+import { numericFlag, textFlag } from './cli-options';
 import { DEMO_NOTICE, resolveModels } from './models';
 import { ServeOptions, startServer } from './serve';
-
-function integer(value: string | undefined, name: string, minimum: number): number | undefined {
-  if (value === undefined) return undefined;
-  const parsed = Number(value);
-  if (value.trim() === '' || !Number.isInteger(parsed) || parsed < minimum) {
-    throw new UsageError(`--${name} must be an integer of at least ${minimum}, got '${value}'`);
-  }
-  return parsed;
-}
+import * as is from './validate';
 
 export async function serveCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -34,22 +26,26 @@ export async function serveCommand(argv: string[]): Promise<number> {
       timeout: { type: 'string' },
     },
   });
-  const port = integer(values.port, 'port', 0);
-  if (port !== undefined && port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
-  const models = resolveModels(values.models);
-  if (models.source === 'demo') process.stderr.write(`difface: ${DEMO_NOTICE}\n`);
-  const options: ServeOptions = { models: models.dir, host: values.host, device: values.device as 'cpu', dtype: values.dtype as 'float32' };
-  const numbers = {
-    port,
-    threads: integer(values.threads, 'threads', 1),
-    maxBatch: integer(values['max-batch'], 'max-batch', 1),
-    maxQueue: integer(values['max-queue'], 'max-queue', 0),
-    maxBodyBytes: (integer(values['max-body-mb'], 'max-body-mb', 1) ?? 20) * 1024 * 1024,
-    timeoutMs: (integer(values.timeout, 'timeout', 1) ?? 300) * 1000,
+  const options: ServeOptions = {
+    models: '',
+    host: values.host,
+    device: textFlag(values.device, 'device', is.device),
+    dtype: textFlag(values.dtype, 'dtype', is.dtype),
+    port: numericFlag(values.port, 'port', is.port) ?? 8080,
+    maxBodyBytes: (numericFlag(values['max-body-mb'], 'max-body-mb', (v, n) => is.integer(v, n, 1)) ?? 20) * 1024 * 1024,
+    timeoutMs: (numericFlag(values.timeout, 'timeout', (v, n) => is.integer(v, n, 1)) ?? 300) * 1000,
   };
-  for (const [key, value] of Object.entries(numbers)) {
+  const optional = {
+    threads: numericFlag(values.threads, 'threads', is.threads),
+    maxBatch: numericFlag(values['max-batch'], 'max-batch', is.maxBatch),
+    maxQueue: numericFlag(values['max-queue'], 'max-queue', is.maxQueue),
+  };
+  for (const [key, value] of Object.entries(optional)) {
     if (value !== undefined) (options as unknown as Record<string, unknown>)[key] = value;
   }
+  const models = resolveModels(values.models);
+  if (models.source === 'demo') process.stderr.write(`difface: ${DEMO_NOTICE}\n`);
+  options.models = models.dir;
   const running = await startServer(options);
   process.stderr.write(`difface: serving ${running.url} (models ${models.dir}, ${running.engine.device}, ` +
     `${running.engine.dtype}); POST /v1/restore, GET /healthz, GET /metrics\n`);

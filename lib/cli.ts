@@ -4,13 +4,16 @@
  *
  *   difface restore <files or folders...> -o OUT [--aligned] [options]
  *   difface serve [--port P] [--models DIR] [--max-batch B] [--max-queue Q]
- *   difface convert --unet U.pth --backbone B.pth [--config C] [--out DIR]
+ *   difface models fetch [--only GROUPS] [--dir DIR] [--mirror URL | --from DIR] [--manifest FILE]
+ *   difface convert --unet U.pth --backbone B.pth [--config C | --architecture DIR] [--out DIR]
  *   difface doctor [--json]
  *   difface --version
  */
 import { parseArgs } from 'node:util';
 
-import { UsageError, restoreCommand } from './cli-restore';
+import { modelsCommand } from './cli-models';
+import { UsageError } from './cli-options';
+import { restoreCommand } from './cli-restore';
 import { serveCommand } from './cli-serve';
 import { convertCheckpoints } from './convert';
 import { formatDoctorReport, doctorReport } from './doctor';
@@ -50,12 +53,24 @@ const USAGE = `Usage:
       127.0.0.1:8080 by default. Concurrent requests share batches of up to B faces (8);
       past Q waiting requests (1024) it answers 503. SIGINT or SIGTERM finish the requests
       in flight, then exit.
-  difface convert --unet U.pth --backbone B.pth [--config C] [--out DIR]
-      Converts the published DifFace checkpoints (iddpm_ffhq512_ema500000.pth and
-      swinir_restoration512_L1.pth) into a model directory the engine loads, by default the
-      user cache (${'${XDG_CACHE_HOME:-~/.cache}'}/difface/models), where restore finds it. C is the
-      published sampling YAML or a JSON with unet_config, backbone_config and
-      diffusion_config; without it, the published configuration.
+  difface models fetch [--only restoration|photos|inpainting] [--dir DIR] [--mirror URL]
+        [--from DIR] [--manifest FILE] [--timeout S] [--json]
+      Downloads the published weights into the user cache
+      (${'${XDG_CACHE_HOME:-~/.cache}'}/difface/models), or DIR, where restore finds them with
+      no other step and no Python. Each file's size and sha256 are checked (where none is
+      published, the first download's sum is recorded and printed); an interrupted download
+      resumes. --only names groups (comma-separated; default: restoration). --mirror URL
+      downloads the same file names from another server (a company mirror); --from DIR
+      imports files copied there by hand, for a machine with no network. HTTPS_PROXY and
+      NO_PROXY are honoured. --timeout: give up on a server silent that long (default 30 s).
+  difface convert --unet U.pth --backbone B.pth [--config C | --architecture DIR] [--out DIR]
+      Makes a model directory from the published DifFace checkpoints
+      (iddpm_ffhq512_ema500000.pth and swinir_restoration512_L1.pth), by default in the user
+      cache, where restore finds it. Without --config the checkpoints are read natively (no
+      Python) and checked strictly against the published networks, or against the
+      weight-less architectures in DIR (made by models/export_architecture.py). With --config
+      C (the published sampling YAML, or a JSON with unet_config, backbone_config and
+      diffusion_config) Python with PyTorch exports TorchScript networks for that configuration.
   difface doctor [--json]
       What difface runs on, for a bug report: node, the addon and its prebuilt variant, the
       libtorch found and where, CUDA (or why not), cuDNN, the GPUs and their memory, the
@@ -72,6 +87,7 @@ async function convertCommand(argv: string[]): Promise<number> {
       unet: { type: 'string' },
       backbone: { type: 'string' },
       config: { type: 'string' },
+      architecture: { type: 'string' },
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
@@ -80,19 +96,24 @@ async function convertCommand(argv: string[]): Promise<number> {
   if (values.unet === undefined || values.backbone === undefined) {
     throw new UsageError('convert needs --unet and --backbone');
   }
+  if (values.config !== undefined && values.architecture !== undefined) {
+    throw new UsageError('give either --config (a Python conversion) or --architecture (a native one), not both');
+  }
   const out = values.out ?? userModelsDir();
   const card = await convertCheckpoints({
     unet: values.unet,
     backbone: values.backbone,
     out,
     ...(values.config !== undefined ? { config: values.config } : {}),
+    ...(values.architecture !== undefined ? { architecture: values.architecture } : {}),
   });
   if (values.json) {
     process.stdout.write(JSON.stringify(card) + '\n');
   } else {
     process.stdout.write(`converted: ${out} (UNet ${card.unet.parameters.toLocaleString('en')} and backbone ` +
       `${card.backbone.parameters.toLocaleString('en')} parameters, respacing ${card.schedule.respacing}, ` +
-      `start step ${card.sampling.startStep}, eta ${card.sampling.eta})\n`);
+      `start step ${card.sampling.startStep}, eta ${card.sampling.eta}` +
+      `${card.version === 2 ? '; the checkpoints are read natively at load' : ''})\n`);
   }
   return 0;
 }
@@ -132,6 +153,8 @@ export async function main(argv: string[]): Promise<number> {
         return await serveCommand(rest);
       case 'convert':
         return await convertCommand(rest);
+      case 'models':
+        return await modelsCommand(rest);
       case 'doctor':
         return doctorCommand(rest);
       case '--version':

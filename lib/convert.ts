@@ -1,11 +1,18 @@
 /**
- * `difface convert`: published checkpoints -> a model directory (TorchScript networks and a
- * model card). The work is done by the Python converter in models/.
+ * `difface convert`: published checkpoints -> a model directory.
+ * - Without a configuration, natively: the checkpoints are read and checked against the
+ *   published architectures (or another folder of weight-less architectures) without Python,
+ *   and the directory holds the checkpoints themselves (see install.ts).
+ * - With a configuration, the Python converter in models/ exports TorchScript networks with
+ *   their weights: that is how other configurations are converted.
  */
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 
-import { DifFaceError, ErrorCode, argumentError } from './errors';
+import { publishedArchitectureDir } from './architecture';
+import { DIFFACE_RULES } from './checkpoint';
+import { DifFaceError, argumentError, isErrorCode } from './errors';
+import { installCheckpoints } from './install';
 import { ModelCard } from './modelcard';
 import { packageRoot } from './native';
 import { findPython } from './python';
@@ -15,15 +22,22 @@ export interface ConvertOptions {
   unet: string;
   /** The SwinIR backbone checkpoint (swinir_restoration512_L1.pth). */
   backbone: string;
-  /** The published sampling YAML, or a JSON with unet_config, backbone_config, diffusion_config. Default: the published configuration. */
+  /**
+   * The published sampling YAML, or a JSON with unet_config, backbone_config, diffusion_config:
+   * converts with Python (PyTorch) into TorchScript networks. Without it, the checkpoints are
+   * read natively, with no Python, for the published configuration.
+   */
   config?: string;
+  /**
+   * A folder of weight-less architectures (models/export_architecture.py) to fill instead of
+   * the published ones, natively. Not with `config`.
+   */
+  architecture?: string;
   /** The model directory to write. */
   out: string;
   /** Lines the converter prints while it works. */
   onLog?: (line: string) => void;
 }
-
-const CONVERT_CODES = new Set<string>(['ECHECKPOINT', 'ECONFIG', 'ECONVERT', 'EOUTPUT', 'EPYTHON']);
 
 /** Converts published checkpoints; resolves to the model card it wrote. */
 export async function convertCheckpoints(options: ConvertOptions): Promise<ModelCard> {
@@ -33,16 +47,34 @@ export async function convertCheckpoints(options: ConvertOptions): Promise<Model
     }
   }
   if (options.config !== undefined && typeof options.config !== 'string') throw argumentError('convert: config must be a path');
+  if (options.architecture !== undefined && typeof options.architecture !== 'string') throw argumentError('convert: architecture must be a path');
+  if (options.config !== undefined && options.architecture !== undefined) {
+    throw argumentError('convert: give either config (a Python conversion) or architecture (a native one), not both');
+  }
+  if (options.config === undefined) return convertNatively(options);
+  return convertWithPython(options);
+}
+
+/** Reads and checks the checkpoints natively and writes a directory that holds them. */
+function convertNatively(options: ConvertOptions): Promise<ModelCard> {
+  return installCheckpoints({
+    unet: { path: path.resolve(options.unet), rules: DIFFACE_RULES },
+    backbone: { path: path.resolve(options.backbone), rules: DIFFACE_RULES },
+    architecture: path.resolve(options.architecture ?? publishedArchitectureDir()),
+    out: path.resolve(options.out),
+  });
+}
+
+async function convertWithPython(options: ConvertOptions): Promise<ModelCard> {
   const python = findPython();
   const args = [path.join(packageRoot, 'models', 'convert.py'), '--json',
-    '--unet', path.resolve(options.unet), '--backbone', path.resolve(options.backbone), '--out', path.resolve(options.out)];
-  if (options.config !== undefined) args.push('--config', path.resolve(options.config));
+    '--unet', path.resolve(options.unet), '--backbone', path.resolve(options.backbone), '--out', path.resolve(options.out),
+    '--config', path.resolve(options.config ?? '')];
   const { code, stdout, stderr } = await run(python.executable, args);
   const failure = /^DIFFACE_ERROR (.*)$/m.exec(stderr);
   if (failure !== null) {
     const reported = JSON.parse(failure[1] ?? '{}') as { code?: string; message?: string };
-    const errorCode = (CONVERT_CODES.has(reported.code ?? '') ? reported.code : 'ECONVERT') as ErrorCode;
-    throw new DifFaceError(errorCode, reported.message ?? 'the conversion failed');
+    throw new DifFaceError(isErrorCode(reported.code) ? reported.code : 'ECONVERT', reported.message ?? 'the conversion failed');
   }
   if (code !== 0) {
     throw new DifFaceError('ECONVERT', `the converter failed (exit code ${String(code)}): ${lastLines(stderr)}`);

@@ -3,40 +3,29 @@
  * code, show the message (it names what was wrong and what to do).
  */
 
-/** The stable error codes. */
-export type ErrorCode =
-  /** An argument or option is missing, of the wrong type, or out of range. */
-  | 'EARG'
-  /** A model directory is missing, incomplete, corrupt, or does not match its model card. */
-  | 'EMODELDIR'
-  /** A checkpoint given to `convert` cannot be read or does not fit its configuration. */
-  | 'ECHECKPOINT'
-  /** A configuration given to `convert` is malformed or unsupported. */
-  | 'ECONFIG'
-  /** The converter's own self-check failed. */
-  | 'ECONVERT'
-  /** An output location cannot be created or written. */
-  | 'EOUTPUT'
-  /** Python with PyTorch, needed only by `convert`, was not found. */
-  | 'EPYTHON'
-  /** The requested device cannot be used (no CUDA in this libtorch, no such GPU). */
-  | 'EDEVICE'
-  /** A tensor or engine was used after `dispose()`. */
-  | 'EDISPOSED'
-  /** The call was aborted through its `AbortSignal`. */
-  | 'EABORT'
-  /** libtorch failed while running a network. */
-  | 'ETORCH'
-  /** The device or the host ran out of memory. */
-  | 'EOOM'
-  /** The native addon could not be loaded. */
-  | 'ENATIVE'
-  /** An image cannot be read, is not a supported format, or is too large. */
-  | 'EIMAGE'
-  /** The engine's queue is full (maxQueue calls waiting). */
-  | 'EQUEUEFULL'
-  /** Finding faces in a photo is not available here (no dlib), or failed. */
-  | 'EDETECT';
+/** The stable error codes, each with what it means. The one list: the type, the native layer's mapping and the docs follow it. */
+export const ERROR_CODES = {
+  EARG: 'an argument or option is missing, of the wrong type, or out of range',
+  EMODELDIR: 'a model directory is missing, incomplete, corrupt, or does not match its model card',
+  ECHECKPOINT: 'a checkpoint cannot be read (damaged, not written by torch.save, or holding something other than tensors and containers) or does not fit the network it is for',
+  ECONFIG: 'a configuration given to convert is malformed or unsupported',
+  ECONVERT: "the converter's own self-check failed",
+  EOUTPUT: 'an output location cannot be created or written',
+  EPYTHON: 'Python with PyTorch, needed only to convert other configurations, was not found',
+  EDEVICE: 'the requested device cannot be used (no CUDA in this libtorch, no such GPU)',
+  EDISPOSED: 'a tensor or engine was used after dispose()',
+  EABORT: 'the call was aborted through its AbortSignal, or its engine was disposed while it ran',
+  ETORCH: 'libtorch failed while running a network',
+  EOOM: 'the device or the host ran out of memory',
+  ENATIVE: 'the native addon could not be loaded',
+  EIMAGE: 'an image cannot be read, is not a supported format, or is too large',
+  EQUEUEFULL: "the engine's queue is full (maxQueue calls waiting)",
+  EDETECT: 'finding faces in a photo is not available here (no dlib), or failed',
+  EFETCH: 'a model file could not be downloaded or imported (network, server, time-out, missing file)',
+  ECHECKSUM: "a downloaded or imported file's size or sha256 differs from the manifest's (the file was removed)",
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
 
 export class DifFaceError extends Error {
   readonly code: ErrorCode;
@@ -58,17 +47,16 @@ export class AbortError extends DifFaceError {
   }
 }
 
-const KNOWN_CODES = new Set<string>([
-  'EARG', 'EMODELDIR', 'ECHECKPOINT', 'ECONFIG', 'ECONVERT', 'EOUTPUT', 'EPYTHON', 'EDEVICE',
-  'EDISPOSED', 'EABORT', 'ETORCH', 'EOOM', 'ENATIVE', 'EIMAGE', 'EQUEUEFULL', 'EDETECT',
-]);
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, code);
+}
 
 /** Turns whatever the native layer threw into a DifFaceError, keeping its code and message. */
 export function fromNative(error: unknown): DifFaceError {
   if (error instanceof DifFaceError) return error;
   const raw = error as { code?: unknown; message?: unknown; detail?: unknown } | undefined;
   const message = typeof raw?.message === 'string' ? raw.message : String(error);
-  const code = typeof raw?.code === 'string' && KNOWN_CODES.has(raw.code) ? (raw.code as ErrorCode) : 'ETORCH';
+  const code = isErrorCode(raw?.code) ? raw.code : 'ETORCH';
   const converted = code === 'EABORT' ? new AbortError(message, { cause: error }) : new DifFaceError(code, message, { cause: error });
   if (typeof raw?.detail === 'string') converted.detail = raw.detail;
   return converted;

@@ -110,10 +110,19 @@ function fivePoints(landmarks: Float64Array): [number, number][] {
 export async function findFaces(rgb: Buffer, width: number, height: number): Promise<FoundFace[]> {
   const found = getDetector();
   let upsample = Math.max(width, height) <= 1600 ? 1 : 0;
-  let faces = await found.detect(rgb, width, height, upsample);
+  let faces = await detectWith(found, rgb, width, height, upsample);
   if (faces.length === 0 && upsample < 2 && Math.max(width, height) <= 1200) {
     upsample++;
-    faces = await found.detect(rgb, width, height, upsample);
+    faces = await detectWith(found, rgb, width, height, upsample);
   }
   return faces.map((face) => ({ box: face.box, score: face.score, points: fivePoints(face.landmarks) }));
+}
+
+/** Runs the detector; its failures are EDETECT errors like every other failure to find faces. */
+async function detectWith(found: Detector, rgb: Buffer, width: number, height: number, upsample: number): Promise<RawFace[]> {
+  try {
+    return await found.detect(rgb, width, height, upsample);
+  } catch (error) {
+    throw new DifFaceError('EDETECT', `finding faces failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+  }
 }

@@ -7,12 +7,13 @@ import * as fs from 'node:fs';
 import sharp from 'sharp';
 
 import { DifFaceError, argumentError } from './errors';
+import * as is from './validate';
+import type { OutputFormat } from './validate';
+
+export type { OutputFormat } from './validate';
 
 /** A file path, or the bytes of an image file. */
 export type ImageInput = string | Buffer | Uint8Array;
-
-/** Formats restored images can be written in. */
-export type OutputFormat = 'png' | 'jpeg' | 'webp';
 
 /** Input formats, as sharp names them. AVIF is decoded through libheif. */
 const READABLE = new Set(['png', 'jpeg', 'webp', 'tiff', 'heif', 'avif']);
@@ -85,7 +86,7 @@ export interface ProbedImage {
  * format difface reads, and within the pixel limit. Throws EIMAGE naming the input.
  */
 export async function probeImage(input: ImageInput, maxPixels: number = DEFAULT_MAX_PIXELS): Promise<ProbedImage> {
-  if (!Number.isInteger(maxPixels) || maxPixels < 1) throw argumentError('maxPixels must be a positive integer');
+  is.maxPixels(maxPixels);
   const name = describe(input);
   const bytes = await readInput(input);
   if (bytes.length === 0) throw imageError(name, 'is empty');
@@ -157,17 +158,10 @@ export interface EncodeOptions {
   overlay?: Buffer;
 }
 
-const WRITABLE: readonly OutputFormat[] = ['png', 'jpeg', 'webp'];
-
 /** Refuses an output format or quality that encodeImage cannot honour; callers check before costly work. */
 export function checkEncodeOptions(options: { format?: unknown; quality?: unknown }): void {
-  if (options.format !== undefined && !WRITABLE.includes(options.format as OutputFormat)) {
-    throw argumentError(`format must be 'png', 'jpeg' or 'webp', got ${String(options.format)}`);
-  }
-  const quality = options.quality;
-  if (quality !== undefined && (!Number.isInteger(quality) || (quality as number) < 1 || (quality as number) > 100)) {
-    throw argumentError(`quality must be an integer from 1 to 100, got ${String(quality)}`);
-  }
+  if (options.format !== undefined) is.oneOf(options.format, 'format', is.OUTPUT_FORMATS);
+  if (options.quality !== undefined) is.quality(options.quality);
 }
 
 function quantize(value: number, top: number): number {

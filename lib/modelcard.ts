@@ -1,6 +1,9 @@
 /**
- * The model card (`difface.json`) that `difface convert` writes beside the two exported
- * networks, and the checks that a model directory is complete and matches its card.
+ * The model card (`difface.json`) of a model directory, and the checks that the directory is
+ * complete and matches its card. Two kinds of directory have one:
+ * - version 1: TorchScript exports with their weights (the Python converter, the demo models);
+ * - version 2: the published checkpoints themselves beside weight-less architectures that the
+ *   engine fills from them at load (`difface models fetch`, and `difface convert` without Python).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -9,10 +12,11 @@ import { DifFaceError } from './errors';
 
 export const MODEL_CARD = 'difface.json';
 const CARD_FORMAT = 'difface-model';
-const CARD_VERSION = 1;
+const EXPORT_VERSION = 1;
+const CHECKPOINT_VERSION = 2;
 
 export interface NetworkEntry {
-  /** File name inside the model directory. */
+  /** File name inside the model directory: a TorchScript export (version 1) or a published checkpoint (version 2). */
   file: string;
   bytes: number;
   sha256: string;
@@ -21,6 +25,10 @@ export interface NetworkEntry {
   config: Record<string, unknown>;
   /** The checkpoint it was converted from, when there was one. */
   source?: { file: string; sha256: string };
+  /** Version 2: the weight-less TorchScript architecture that `file` fills at load. */
+  architecture?: { file: string; bytes: number; sha256: string };
+  /** Version 2: where the weights are inside `file`, as the published loader finds them. */
+  checkpoint?: { unwrap: string[]; stripPrefix: string };
 }
 
 export interface ScheduleSettings {
@@ -40,7 +48,7 @@ export interface SamplingDefaults {
 export interface ModelCard {
   format: typeof CARD_FORMAT;
   version: number;
-  /** 'converted' from published checkpoints, or 'demo' for the small demonstration pair. */
+  /** 'converted' (TorchScript exports), 'published' (checkpoints filled at load), or 'demo'. */
   kind: string;
   description: string;
   unet: NetworkEntry;
@@ -59,23 +67,36 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+function checkFile(dir: string, key: string, file: string, bytes: number, what: string): void {
+  if (path.basename(file) !== file) fail(dir, `${MODEL_CARD} names a ${key} file outside the directory`);
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(path.join(dir, file));
+  } catch {
+    fail(dir, `the ${key} ${what} ${file} named in ${MODEL_CARD} is missing; fetch or convert the checkpoints again`);
+  }
+  if (stat.size !== bytes) {
+    fail(dir, `the ${key} ${what} ${file} has ${stat.size} bytes but ${MODEL_CARD} says ${bytes}: ` +
+      'the file is truncated or belongs to another conversion; fetch or convert the checkpoints again');
+  }
+}
+
 function checkNetwork(dir: string, card: Record<string, unknown>, key: 'unet' | 'backbone'): NetworkEntry {
   const entry = card[key];
   if (!isObject(entry) || typeof entry.file !== 'string' || typeof entry.bytes !== 'number' ||
       typeof entry.sha256 !== 'string' || !isObject(entry.config)) {
     fail(dir, `${MODEL_CARD} has no valid '${key}' entry; convert the checkpoints again with 'difface convert'`);
   }
-  if (path.basename(entry.file) !== entry.file) fail(dir, `${MODEL_CARD} names a ${key} file outside the directory`);
-  const file = path.join(dir, entry.file);
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(file);
-  } catch {
-    fail(dir, `the ${key} file ${entry.file} named in ${MODEL_CARD} is missing; convert the checkpoints again`);
-  }
-  if (stat.size !== entry.bytes) {
-    fail(dir, `the ${key} file ${entry.file} has ${stat.size} bytes but ${MODEL_CARD} says ${entry.bytes}: ` +
-      'the file is truncated or belongs to another conversion; convert the checkpoints again');
+  const filled = card.version === CHECKPOINT_VERSION;
+  checkFile(dir, key, entry.file, entry.bytes, filled ? 'checkpoint' : 'file');
+  if (filled) {
+    const architecture = entry.architecture;
+    const rules = entry.checkpoint;
+    if (!isObject(architecture) || typeof architecture.file !== 'string' || typeof architecture.bytes !== 'number' ||
+        !isObject(rules) || !Array.isArray(rules.unwrap) || typeof rules.stripPrefix !== 'string') {
+      fail(dir, `${MODEL_CARD} gives the ${key} no architecture and checkpoint rules; fetch or convert the checkpoints again`);
+    }
+    checkFile(dir, key, architecture.file, architecture.bytes, 'architecture');
   }
   return entry as unknown as NetworkEntry;
 }
@@ -96,6 +117,19 @@ function checkSampling(dir: string, value: unknown): SamplingDefaults {
   return value as unknown as SamplingDefaults;
 }
 
+const PUBLISHED_UNET = 'iddpm_ffhq512_ema500000.pth';
+const PUBLISHED_BACKBONE = 'swinir_restoration512_L1.pth';
+
+/** What to run when a folder has no card: it may hold the published files, downloaded by hand. */
+function missingCardAdvice(dir: string): string {
+  const has = (name: string) => fs.existsSync(path.join(dir, name));
+  if (has(PUBLISHED_UNET) && has(PUBLISHED_BACKBONE)) {
+    return `it holds the published checkpoints: make it a model directory in place with 'difface convert --unet ` +
+      `${path.join(dir, PUBLISHED_UNET)} --backbone ${path.join(dir, PUBLISHED_BACKBONE)} --out ${dir}' (no Python needed)`;
+  }
+  return "it is not a model directory; make one with 'difface models fetch' or 'difface convert'";
+}
+
 /** Reads and checks a model directory's card; throws EMODELDIR naming what is wrong. */
 export function readModelCard(dir: string): ModelCard {
   if (typeof dir !== 'string' || dir.length === 0) {
@@ -112,7 +146,7 @@ export function readModelCard(dir: string): ModelCard {
   try {
     text = fs.readFileSync(path.join(dir, MODEL_CARD), 'utf8');
   } catch {
-    fail(dir, `${MODEL_CARD} is missing; it is not a converted model directory (run 'difface convert')`);
+    fail(dir, `${MODEL_CARD} is missing; ${missingCardAdvice(dir)}`);
   }
   let card: unknown;
   try {
@@ -121,9 +155,9 @@ export function readModelCard(dir: string): ModelCard {
     fail(dir, `${MODEL_CARD} is not valid JSON (${(error as Error).message}); convert the checkpoints again`);
   }
   if (!isObject(card) || card.format !== CARD_FORMAT) fail(dir, `${MODEL_CARD} is not a difface model card`);
-  if (card.version !== CARD_VERSION) {
-    fail(dir, `${MODEL_CARD} has version ${String(card.version)}, this difface reads version ${CARD_VERSION}; ` +
-      'convert the checkpoints again with this version');
+  if (card.version !== EXPORT_VERSION && card.version !== CHECKPOINT_VERSION) {
+    fail(dir, `${MODEL_CARD} has version ${String(card.version)}, this difface reads versions ${EXPORT_VERSION} and ` +
+      `${CHECKPOINT_VERSION}; fetch or convert the checkpoints again with this version`);
   }
   return {
     ...(card as unknown as ModelCard),
@@ -132,4 +166,12 @@ export function readModelCard(dir: string): ModelCard {
     schedule: checkSchedule(dir, card.schedule),
     sampling: checkSampling(dir, card.sampling),
   };
+}
+
+/** Writes a model card through a temporary name, so a reader never sees half of one. */
+export function writeModelCard(dir: string, card: ModelCard): void {
+  const target = path.join(dir, MODEL_CARD);
+  const temporary = path.join(dir, `.${MODEL_CARD}.${process.pid}.tmp`);
+  fs.writeFileSync(temporary, JSON.stringify(card, null, 2) + '\n');
+  fs.renameSync(temporary, target);
 }

@@ -1,7 +1,7 @@
 /**
  * Where the model directory comes from: `--models` (or the `models` option), then
- * DIFFACE_MODELS, then the user cache directory that `difface convert` writes to by
- * default, then the demo models that ship with the package.
+ * DIFFACE_MODELS, then the user cache directory that `difface models fetch` and
+ * `difface convert` write to by default, then the demo models that ship with the package.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -17,7 +17,7 @@ export interface ResolvedModels {
   source: ModelsSource;
 }
 
-/** Where `difface convert` puts converted weights unless told otherwise. */
+/** Where `difface models fetch` and `difface convert` put the weights unless told otherwise. */
 export function userModelsDir(): string {
   const cache = process.env.XDG_CACHE_HOME && path.isAbsolute(process.env.XDG_CACHE_HOME)
     ? process.env.XDG_CACHE_HOME
@@ -41,5 +41,5 @@ export function resolveModels(explicit?: string): ResolvedModels {
 }
 
 export const DEMO_NOTICE = 'using the demo models: they demonstrate the pipeline and do not restore faces. ' +
-  'For real restoration convert the published weights once: difface convert --unet ' +
-  'iddpm_ffhq512_ema500000.pth --backbone swinir_restoration512_L1.pth';
+  'For real restoration fetch the published weights once: difface models fetch ' +
+  '(or, with the files at hand: difface convert --unet iddpm_ffhq512_ema500000.pth --backbone swinir_restoration512_L1.pth)';

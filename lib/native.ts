@@ -34,49 +34,66 @@ export interface NativeEngine {
   readonly device: string;
   readonly dtype: string;
   readonly timesteps: number[];
+  readonly alphaBar: number[];
   readonly pending: number;
   generator(seed: number | bigint): NativeGenerator;
   unet(x: NativeTensor, t: readonly number[]): Promise<NativeTensor>;
   estimate(lq: NativeTensor): Promise<NativeTensor>;
   transition(estimate: NativeTensor, startStep: number, generator: NativeGenerator): Promise<NativeTensor>;
-  step(x: NativeTensor, index: number, eta: number, generator: NativeGenerator): Promise<NativeTensor>;
+  step(x: NativeTensor, index: number, eta: number, generator: NativeGenerator | undefined, noise: NativeTensor | undefined):
+    Promise<{ previous: NativeTensor; predictedX0: NativeTensor }>;
   reverse(xN: NativeTensor, startStep: number, eta: number, generator: NativeGenerator,
     onStep: StepCallback | undefined, cancel: NativeCancelToken | undefined): Promise<NativeTensor>;
-  restoreGroups(groups: NativeGroupSpec[], side: number, startStep: number,
-    onStep: (done: number, total: number, timestep: number, group: number) => void):
-    Promise<NativeGroupResult[]>;
+  restoreBatch(requests: NativeRequest[], height: number, width: number, startStep: number,
+    onStep: (done: number, total: number, timestep: number, request: number) => void): Promise<NativeRequestResult[]>;
   resize(x: NativeTensor, height: number, width: number): Promise<NativeTensor>;
   warpAffine(image: NativeTensor, outToImage: readonly number[], height: number, width: number, border: readonly number[]): Promise<NativeTensor>;
   pasteFaces(canvas: NativeTensor, faces: NativeTensor[], canvasToFace: (readonly number[])[], scale: number): Promise<NativeTensor>;
+  cudaGraphs(): { allowed: boolean; captured: number; failed: boolean };
   memory(): { currentBytes: number; peakBytes: number };
   resetPeakMemory(): void;
   dispose(): void;
 }
 
-/** One caller's part of a shared batch: faces of any sizes (resized to side), or one tensor. */
-export interface NativeGroupSpec {
-  faces?: NativeTensor[];
-  lq?: NativeTensor;
+/** One caller's faces for a shared batch, each [b, 3, h, w] of any size: taken when it is made. */
+export interface NativeRequestSpec {
+  faces: NativeTensor[];
   seed: number | bigint;
   eta: number;
   estimates: boolean;
-  cancel?: NativeCancelToken | undefined;
+  cancel: NativeCancelToken;
 }
 
-export interface NativeGroupResult {
+/** An opaque request; it runs once. */
+export type NativeRequest = object & { readonly __nativeRequest?: never };
+
+export interface NativeRequestResult {
   aborted: boolean;
-  /** One tensor per face for face groups, one batch tensor otherwise. */
-  restored?: NativeTensor[];
-  estimates?: NativeTensor[];
+  /** One tensor per face of the request, at its size; empty when aborted. */
+  restored: NativeTensor[];
+  estimates: NativeTensor[];
+}
+
+/** A published checkpoint that fills a weight-less architecture, and where its weights are in it. */
+export interface NativeWeights {
+  checkpoint: string;
+  unwrap?: string[];
+  stripPrefix?: string;
 }
 
 export interface NativeEngineOptions {
   unet: string;
   backbone: string;
+  unetWeights?: NativeWeights | undefined;
+  backboneWeights?: NativeWeights | undefined;
   device: string;
   dtype: string;
   threads: number;
   schedule: { steps: number; noiseSchedule: string; respacing: string; rescaleTimesteps: boolean };
+  cudaGraphs: boolean;
+  cudaChannelsLast: boolean;
+  jitOptimize: boolean;
+  hostCacheMB: number;
 }
 
 export interface NativeRuntime {
@@ -96,7 +113,9 @@ export interface NativeRuntime {
 export interface NativeAddon {
   NativeTensor: { fromFloat32(data: Float32Array, shape: readonly number[]): NativeTensor };
   NativeCancelToken: new () => NativeCancelToken;
+  NativeRequest: new (spec: NativeRequestSpec) => NativeRequest;
   loadEngine(options: NativeEngineOptions): Promise<NativeEngine>;
+  liveEngines(): number;
   runtime(): NativeRuntime;
   tensorStats(): { count: number; bytes: number };
 }

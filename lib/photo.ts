@@ -4,14 +4,15 @@
  */
 import sharp from 'sharp';
 
-import { argumentError } from './errors';
+import { DifFaceError } from './errors';
 import { FoundFace, findFaces } from './faces';
 import {
   DEFAULT_MAX_PIXELS, DecodedImage, ImageInput, OutputFormat, checkEncodeOptions, defaultOutputFormat, encodeImage, probeImage,
   undecodable,
 } from './image';
-import { NativeEngine } from './native';
+import { RestoreFacesOptions, RestoredFace } from './restore';
 import { Tensor } from './tensor';
+import * as is from './validate';
 
 /** The published 512 x 512 alignment template: eyes, nose tip, mouth corners. */
 export const FACE_TEMPLATE: readonly [number, number][] = [
@@ -126,51 +127,61 @@ function boxesOverlay(faces: readonly FoundFace[], width: number, height: number
 }
 
 export function checkPhotoOptions(options: PhotoOptions): void {
-  const upscale = options.upscale ?? 2;
-  if (!Number.isInteger(upscale) || upscale < 1 || upscale > 8) throw argumentError(`upscale must be an integer from 1 to 8, got ${String(options.upscale)}`);
-  const minFace = options.minFace ?? 0;
-  if (typeof minFace !== 'number' || !(minFace >= 0)) throw argumentError(`minFace must be a non-negative number, got ${String(options.minFace)}`);
+  is.upscale(options.upscale ?? 2);
+  is.minFace(options.minFace ?? 0);
   checkEncodeOptions(options);
 }
 
-/** The steps of restorePhoto that need the engine; restoreFaces runs the aligned crops through it. */
-export async function restorePhotoWith(native: NativeEngine, input: ImageInput, options: PhotoOptions,
-  restoreFaces: (crops: DecodedImage[]) => Promise<Float32Array[]>): Promise<RestoredPhoto> {
+/** What restorePhoto needs of an engine: its checked warping, pasting and restoring. */
+export interface PhotoEngine {
+  warpAffine(image: Tensor, outToImage: readonly number[], size: readonly [number, number], border: readonly number[]): Promise<Tensor<'float32'>>;
+  pasteFaces(canvas: Tensor, faces: readonly Tensor[], canvasToFace: readonly (readonly number[])[], scale: number): Promise<Tensor<'float32'>>;
+  restoreDecoded(faces: readonly DecodedImage[], options: RestoreFacesOptions): Promise<RestoredFace[]>;
+}
+
+/** The photo upscaled with Lanczos, as the canvas the faces are pasted into. */
+async function upscaledBackground(photo: { name: string; rgb: Buffer; width: number; height: number }, upscale: number): Promise<Buffer> {
+  try {
+    return await sharp(photo.rgb, { raw: { width: photo.width, height: photo.height, channels: 3 } })
+      .resize(photo.width * upscale, photo.height * upscale, { kernel: 'lanczos3' }).raw().toBuffer();
+  } catch (error) {
+    throw new DifFaceError('EIMAGE', `${photo.name}: cannot be upscaled ${upscale} times (${(error as Error).message})`, { cause: error });
+  }
+}
+
+/** Restores every face of a photo; see DifFace.restorePhoto. */
+export async function restorePhoto(engine: PhotoEngine, input: ImageInput,
+  options: PhotoOptions & Omit<RestoreFacesOptions, 'estimates'>): Promise<RestoredPhoto> {
   checkPhotoOptions(options);
   const upscale = options.upscale ?? 2;
   const photo = await readPhoto(input, options.maxPixels ?? DEFAULT_MAX_PIXELS);
   const faces = pickFaces(await findFaces(photo.rgb, photo.width, photo.height), photo.width, photo.height, options);
-  const source = Tensor.fromFloat32(planes(photo.rgb, photo.width * photo.height), [1, 3, photo.height, photo.width]);
   const photoToCrop = faces.map((face) => similarity(face.points, FACE_TEMPLATE));
-  const cropToPhoto = photoToCrop.map(invert);
   const crops: DecodedImage[] = [];
-  try {
-    for (const [i, map] of cropToPhoto.entries()) {
-      const crop = Tensor.adopt(await native.warpAffine(Tensor.native(source, 'photo'), map, CROP_SIZE, CROP_SIZE, BORDER));
+  {
+    using source = Tensor.fromFloat32(planes(photo.rgb, photo.width * photo.height), [1, 3, photo.height, photo.width]);
+    for (const [i, map] of photoToCrop.map(invert).entries()) {
+      using crop = await engine.warpAffine(source, map, [CROP_SIZE, CROP_SIZE], BORDER);
       crops.push({ name: `${photo.name}#${i}`, width: CROP_SIZE, height: CROP_SIZE, rgb: await crop.toFloat32(), grey: false, depth: 8, format: 'png' });
-      crop.dispose();
     }
-  } finally {
-    source.dispose();
   }
-  const restored = crops.length > 0 ? await restoreFaces(crops) : [];
+  const restored = crops.length > 0 ? (await engine.restoreDecoded(crops, options)).map((face) => face.rgb) : [];
 
   const width = photo.width * upscale;
   const height = photo.height * upscale;
-  const background = await sharp(photo.rgb, { raw: { width: photo.width, height: photo.height, channels: 3 } })
-    .resize(width, height, { kernel: 'lanczos3' }).raw().toBuffer();
-  const canvas = Tensor.fromFloat32(planes(background, width * height), [1, 3, height, width]);
-  const faceTensors = restored.map((rgb) => Tensor.fromFloat32(rgb, [1, 3, CROP_SIZE, CROP_SIZE]));
+  const background = await upscaledBackground(photo, upscale);
   // A canvas pixel's centre, in the photo's pixels; then into the crop.
   const canvasToPhoto: Affine = [1 / upscale, 0, 0.5 / upscale - 0.5, 0, 1 / upscale, 0.5 / upscale - 0.5];
   const canvasToFace = photoToCrop.map((map) => compose(map, canvasToPhoto));
   let pasted: Tensor;
-  try {
-    pasted = Tensor.adopt(await native.pasteFaces(Tensor.native(canvas, 'canvas'), faceTensors.map((t) => Tensor.native(t, 'face')),
-      canvasToFace, upscale));
-  } finally {
-    canvas.dispose();
-    for (const t of faceTensors) t.dispose();
+  {
+    using canvas = Tensor.fromFloat32(planes(background, width * height), [1, 3, height, width]);
+    const faceTensors = restored.map((rgb) => Tensor.fromFloat32(rgb, [1, 3, CROP_SIZE, CROP_SIZE]));
+    try {
+      pasted = await engine.pasteFaces(canvas, faceTensors, canvasToFace, upscale);
+    } finally {
+      for (const t of faceTensors) t.dispose();
+    }
   }
   const format = options.format ?? defaultOutputFormat(photo.format);
   // Boxes are drawn over the pixels before the one encoding, so a lossy format is not encoded twice.

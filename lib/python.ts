@@ -1,10 +1,12 @@
 /**
- * Finding a Python with PyTorch for the converter. Conversion runs once per model; the
- * engine itself never needs Python.
+ * Finding a Python with PyTorch: the one place that does, for the converter (once per model;
+ * the engine itself never needs Python), and in a checkout for the tests and the benchmarks.
  */
 import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 
 import { DifFaceError } from './errors';
+import { packageRoot } from './native';
 
 export interface PythonInfo {
   executable: string;
@@ -13,14 +15,18 @@ export interface PythonInfo {
 
 let found: PythonInfo | undefined;
 
+/**
+ * DIFFACE_PYTHON, then the project's own torch (.venv, which scripts/setup.js makes in a
+ * checkout; an installed package has none), then the Pythons on PATH.
+ */
 function candidates(): string[] {
   const list: string[] = [];
   if (process.env.DIFFACE_PYTHON) list.push(process.env.DIFFACE_PYTHON);
-  list.push('python3', '/usr/bin/python3', 'python');
+  list.push(path.join(packageRoot, '.venv', 'bin', 'python'), 'python3', '/usr/bin/python3', 'python');
   return [...new Set(list)];
 }
 
-/** The first Python that can import torch (DIFFACE_PYTHON first); throws EPYTHON if none can. */
+/** The first Python that can import torch, in the order above; throws EPYTHON if none can. */
 export function findPython(): PythonInfo {
   if (found !== undefined) return found;
   const tried: string[] = [];

@@ -3,10 +3,12 @@
  * the networks (same input size and start step) go through them together, up to maxBatch
  * faces. Each request keeps its own seed and eta, so its result is what it would get alone.
  * A request aborted while it waits leaves at once; one aborted while it runs leaves the
- * batch at the next step, and the rest of the batch goes on.
+ * batch at the next step, and the rest of the batch goes on. A batch that fails natively
+ * fails its own requests only; the queue goes on with the next.
  */
+import { CallControl } from './call';
 import { AbortError, DifFaceError, fromNative } from './errors';
-import { NativeCancelToken, NativeEngine, NativeGroupResult, NativeGroupSpec, native } from './native';
+import { NativeEngine, NativeRequest, NativeRequestResult } from './native';
 
 export interface QueueLimits {
   /** Most faces that go through the networks together. */
@@ -44,23 +46,21 @@ export interface Quantiles {
 }
 
 export interface QueuedRequest {
-  group: NativeGroupSpec;
+  /** The native request, made (and its faces taken) when the call was made. */
+  request: NativeRequest;
   faces: number;
-  /** Requests with the same key may share a batch: the input size and the start step. */
-  key: string;
-  side: number;
+  /** The size the faces go through the networks at. */
+  height: number;
+  width: number;
   startStep: number;
-  onStep?: ((step: number, total: number, timestep: number) => void) | undefined;
-  signal?: AbortSignal | undefined;
+  control: CallControl;
 }
 
 interface Entry extends QueuedRequest {
-  resolve(result: NativeGroupResult): void;
+  key: string;
+  resolve(result: NativeRequestResult): void;
   reject(error: unknown): void;
   enqueued: number;
-  token?: NativeCancelToken;
-  detach?: () => void;
-  thrown?: { value: unknown };
 }
 
 const WINDOW = 1024;
@@ -70,6 +70,10 @@ function quantiles(samples: number[]): Quantiles {
   const sorted = [...samples].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
   return { count: samples.length, mean: sorted.reduce((a, b) => a + b, 0) / sorted.length, p50: at(0.5), p90: at(0.9), p99: at(0.99) };
+}
+
+function disposeResult(result: NativeRequestResult): void {
+  for (const tensor of [...result.restored, ...result.estimates]) tensor.dispose();
 }
 
 export class BatchQueue {
@@ -82,32 +86,35 @@ export class BatchQueue {
   private readonly batchSizes: Record<number, number> = {};
   private readonly latencies: number[] = [];
   private readonly waits: number[] = [];
+  private readonly batchListeners = new Set<(faces: number) => void>();
 
   constructor(private readonly engine: NativeEngine, private readonly limits: QueueLimits) {}
 
   /** Queues a request; resolves when its batch has run. */
-  submit(request: QueuedRequest): Promise<NativeGroupResult> {
+  submit(queued: QueuedRequest): Promise<NativeRequestResult> {
     if (this.closed) return Promise.reject(new DifFaceError('EDISPOSED', 'this engine was disposed; load a new one'));
-    if (request.signal?.aborted) {
+    if (queued.control.aborted) {
       this.counts.aborted++;
-      return Promise.reject(new AbortError('the operation was aborted', { cause: request.signal.reason }));
+      return Promise.reject(queued.control.failure(new AbortError()));
     }
     if (this.waiting.length >= this.limits.maxQueue) {
       this.counts.rejected++;
       return Promise.reject(new DifFaceError('EQUEUEFULL',
         `the engine's queue is full (${this.limits.maxQueue} requests waiting); try again later, or load the engine with a larger maxQueue`));
     }
-    return new Promise<NativeGroupResult>((resolve, reject) => {
-      const entry: Entry = { ...request, resolve, reject, enqueued: performance.now() };
-      if (request.signal !== undefined) {
-        const signal = request.signal;
-        const onAbort = (): void => this.abort(entry, signal);
-        signal.addEventListener('abort', onAbort, { once: true });
-        entry.detach = () => signal.removeEventListener('abort', onAbort);
-      }
+    return new Promise<NativeRequestResult>((resolve, reject) => {
+      const key = `${queued.height}x${queued.width}@${queued.startStep}`;
+      const entry: Entry = { ...queued, key, resolve, reject, enqueued: performance.now() };
+      entry.control.attach(() => this.leaveIfWaiting(entry));
       this.waiting.push(entry);
       this.schedule();
     });
+  }
+
+  /** Calls `listener` with the number of faces of every batch that starts; returns how to stop. */
+  onBatch(listener: (faces: number) => void): () => void {
+    this.batchListeners.add(listener);
+    return () => this.batchListeners.delete(listener);
   }
 
   stats(): EngineStats {
@@ -125,23 +132,21 @@ export class BatchQueue {
   close(): void {
     this.closed = true;
     for (const entry of this.waiting.splice(0)) {
-      entry.detach?.();
+      entry.control.detach();
       this.counts.aborted++;
       entry.reject(new AbortError('the engine was disposed before this call started'));
     }
   }
 
-  private abort(entry: Entry, signal: AbortSignal): void {
+  /** A cancelled request that has not started leaves the queue now; a running one stops at its next step. */
+  private leaveIfWaiting(entry: Entry): void {
     const index = this.waiting.indexOf(entry);
-    if (index >= 0) {
-      // Not started: it leaves the queue now.
-      this.waiting.splice(index, 1);
-      entry.detach?.();
-      this.counts.aborted++;
-      entry.reject(new AbortError('the operation was aborted', { cause: signal.reason }));
-      return;
-    }
-    entry.token?.cancel();
+    if (index < 0) return;
+    this.waiting.splice(index, 1);
+    entry.control.detach();
+    if (entry.control.failed) this.counts.failed++;
+    else this.counts.aborted++;
+    entry.reject(entry.control.failure(new AbortError()));
   }
 
   /** The next batch: the oldest request, and the later ones that fit beside it. */
@@ -181,26 +186,20 @@ export class BatchQueue {
     this.runningFaces = faces;
     this.counts.batches++;
     this.batchSizes[faces] = (this.batchSizes[faces] ?? 0) + 1;
-    const Token = native().NativeCancelToken;
-    const groups = batch.map((entry) => {
-      entry.token = new Token();
-      this.waits.push((started - entry.enqueued) / 1000);
-      return { ...entry.group, cancel: entry.token };
-    });
-    const onStep = (step: number, total: number, timestep: number, group: number): void => {
-      const entry = batch[group];
-      if (entry?.onStep === undefined) return;
-      try {
-        entry.onStep(step, total, timestep);
-      } catch (error) {
-        // That caller's callback failed: its request stops with that error; the others go on.
-        entry.thrown ??= { value: error };
-        entry.token?.cancel();
-      }
+    for (const listener of this.batchListeners) listener(faces);
+    for (const entry of batch) this.waits.push((started - entry.enqueued) / 1000);
+    const onStep = (step: number, total: number, timestep: number, index: number): void => {
+      batch[index]?.control.report(step, total, timestep);
     };
     const first = batch[0] as Entry;
-    this.engine.restoreGroups(groups, first.side, first.startStep, onStep).then((results) => {
-      batch.forEach((entry, i) => this.settle(entry, results[i] as NativeGroupResult));
+    let running: Promise<NativeRequestResult[]>;
+    try {
+      running = this.engine.restoreBatch(batch.map((entry) => entry.request), first.height, first.width, first.startStep, onStep);
+    } catch (error) {
+      running = Promise.reject(error);
+    }
+    running.then((results) => {
+      batch.forEach((entry, i) => this.settle(entry, results[i] as NativeRequestResult));
     }, (error: unknown) => {
       for (const entry of batch) this.fail(entry, fromNative(error));
     }).finally(() => {
@@ -210,38 +209,30 @@ export class BatchQueue {
     });
   }
 
-  private settle(entry: Entry, result: NativeGroupResult): void {
-    entry.detach?.();
-    this.record(entry);
-    if (entry.thrown !== undefined) {
-      this.counts.failed++;
-      this.dispose(result);
-      entry.reject(entry.thrown.value);
-    } else if (result.aborted) {
-      this.counts.aborted++;
-      entry.reject(new AbortError(this.closed ? 'the engine was disposed while this call was running' : 'the operation was aborted',
-        { cause: entry.signal?.reason }));
-    } else {
-      this.counts.completed++;
-      entry.resolve(result);
+  private settle(entry: Entry, result: NativeRequestResult): void {
+    this.finish(entry);
+    if (entry.control.failed || result.aborted) {
+      disposeResult(result);
+      if (entry.control.failed) this.counts.failed++;
+      else this.counts.aborted++;
+      entry.reject(entry.control.failure(new AbortError(), this.closed));
+      return;
     }
+    this.counts.completed++;
+    entry.resolve(result);
   }
 
   private fail(entry: Entry, error: DifFaceError): void {
-    entry.detach?.();
-    this.record(entry);
-    if (error.code === 'EABORT') this.counts.aborted++;
+    this.finish(entry);
+    if (error.code === 'EABORT' && !entry.control.failed) this.counts.aborted++;
     else this.counts.failed++;
-    entry.reject(entry.thrown?.value ?? error);
+    entry.reject(entry.control.failure(error, this.closed));
   }
 
-  private record(entry: Entry): void {
+  private finish(entry: Entry): void {
+    entry.control.detach();
     this.latencies.push((performance.now() - entry.enqueued) / 1000);
     if (this.latencies.length > WINDOW) this.latencies.shift();
     if (this.waits.length > WINDOW) this.waits.splice(0, this.waits.length - WINDOW);
-  }
-
-  private dispose(result: NativeGroupResult): void {
-    for (const tensor of [...(result.restored ?? []), ...(result.estimates ?? [])]) tensor.dispose();
   }
 }

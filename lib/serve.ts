@@ -12,9 +12,12 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { DifFace, LoadOptions } from './engine';
+import { DifFace } from './engine';
 import { DifFaceError } from './errors';
 import { OutputFormat } from './image';
+import { LoadOptions } from './load';
+import { Outcome, ServerMetrics } from './metrics';
+import * as is from './validate';
 
 export interface ServeOptions extends LoadOptions {
   /** The model directory. */
@@ -40,68 +43,11 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-type Outcome = 'ok' | 'bad_request' | 'too_large' | 'unsupported_media' | 'bad_image' | 'queue_full' | 'aborted' |
-  'timeout' | 'error' | 'not_found';
-
-const LATENCY_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 const CONTENT_TYPES: Record<OutputFormat, string> = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp' };
 
 class HttpError extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly outcome: Outcome) {
     super(message);
-  }
-}
-
-class Metrics {
-  readonly requests = new Map<Outcome, number>();
-  readonly latency = new Array<number>(LATENCY_BUCKETS.length + 1).fill(0);
-  latencySum = 0;
-  latencyCount = 0;
-  inFlight = 0;
-
-  count(outcome: Outcome, seconds?: number): void {
-    this.requests.set(outcome, (this.requests.get(outcome) ?? 0) + 1);
-    if (seconds === undefined) return;
-    const found = LATENCY_BUCKETS.findIndex((le) => seconds <= le);
-    const bucket = found === -1 ? LATENCY_BUCKETS.length : found;
-    this.latency[bucket] = (this.latency[bucket] ?? 0) + 1;
-    this.latencySum += seconds;
-    this.latencyCount++;
-  }
-
-  render(engine: DifFace): string {
-    const stats = engine.stats();
-    const lines = [
-      '# HELP difface_requests_total Restore requests by outcome.',
-      '# TYPE difface_requests_total counter',
-      ...[...this.requests].map(([outcome, n]) => `difface_requests_total{outcome="${outcome}"} ${n}`),
-      '# HELP difface_request_duration_seconds Time from request to response, for answered restore requests.',
-      '# TYPE difface_request_duration_seconds histogram',
-    ];
-    let cumulative = 0;
-    LATENCY_BUCKETS.forEach((le, i) => {
-      cumulative += this.latency[i] as number;
-      lines.push(`difface_request_duration_seconds_bucket{le="${le}"} ${cumulative}`);
-    });
-    cumulative += this.latency[LATENCY_BUCKETS.length] as number;
-    lines.push(`difface_request_duration_seconds_bucket{le="+Inf"} ${cumulative}`,
-      `difface_request_duration_seconds_sum ${this.latencySum}`, `difface_request_duration_seconds_count ${this.latencyCount}`,
-      '# HELP difface_batch_faces Faces per pass through the networks.', '# TYPE difface_batch_faces histogram');
-    const sizes = Object.entries(stats.batchSizes).map(([size, n]) => [Number(size), n] as const).sort((a, b) => a[0] - b[0]);
-    const buckets = [1, 2, 4, 8, 16, 32, 64];
-    let batches = 0;
-    let faces = 0;
-    for (const le of buckets) {
-      lines.push(`difface_batch_faces_bucket{le="${le}"} ${sizes.filter(([size]) => size <= le).reduce((sum, [, n]) => sum + n, 0)}`);
-    }
-    for (const [size, n] of sizes) {
-      batches += n;
-      faces += size * n;
-    }
-    lines.push(`difface_batch_faces_bucket{le="+Inf"} ${batches}`, `difface_batch_faces_sum ${faces}`, `difface_batch_faces_count ${batches}`,
-      '# HELP difface_queue_depth Requests waiting for the networks.', '# TYPE difface_queue_depth gauge', `difface_queue_depth ${stats.waiting}`,
-      '# HELP difface_inflight_requests Requests being answered.', '# TYPE difface_inflight_requests gauge', `difface_inflight_requests ${this.inFlight}`);
-    return lines.join('\n') + '\n';
   }
 }
 
@@ -133,37 +79,26 @@ function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer>
   });
 }
 
-/** Options from the query string, checked; names follow the CLI's flags. */
+/** Options from the query string, checked by the API's rules under the names the query uses. */
 function restoreOptions(url: URL): { eta?: number; startStep?: number; seed?: number; format?: OutputFormat; quality?: number } {
   const known = new Set(['eta', 'start_step', 'seed', 'format', 'quality']);
   for (const key of url.searchParams.keys()) {
     if (!known.has(key)) throw new HttpError(400, 'EARG', `unknown option '${key}'; use eta, start_step, seed, format or quality`, 'bad_request');
   }
-  const number = (key: string, check: (n: number) => boolean, rule: string): number | undefined => {
+  const number = <T>(key: string, rule: (value: unknown, name: string) => T): T | undefined => {
     const text = url.searchParams.get(key);
-    if (text === null) return undefined;
-    const value = Number(text);
-    if (text.trim() === '' || !Number.isFinite(value) || !check(value)) {
-      throw new HttpError(400, 'EARG', `${key} must be ${rule}, got '${text}'`, 'bad_request');
-    }
-    return value;
+    return text === null ? undefined : rule(is.numberFromText(text, key), key);
   };
-  const options: ReturnType<typeof restoreOptions> = {};
-  const eta = number('eta', (n) => n >= 0 && n <= 1, 'a number from 0 to 1');
-  const startStep = number('start_step', (n) => Number.isInteger(n) && n >= 1, 'a positive integer');
-  const seed = number('seed', (n) => Number.isSafeInteger(n) && n >= 0, 'a non-negative integer');
-  const quality = number('quality', (n) => Number.isInteger(n) && n >= 1 && n <= 100, 'an integer from 1 to 100');
-  if (eta !== undefined) options.eta = eta;
-  if (startStep !== undefined) options.startStep = startStep;
-  if (seed !== undefined) options.seed = seed;
-  if (quality !== undefined) options.quality = quality;
   const format = url.searchParams.get('format');
-  if (format !== null) {
-    const named = format === 'jpg' ? 'jpeg' : format;
-    if (!(named in CONTENT_TYPES)) throw new HttpError(400, 'EARG', `format must be png, jpeg or webp, got '${format}'`, 'bad_request');
-    options.format = named as OutputFormat;
-  }
-  return options;
+  const options = {
+    eta: number('eta', is.eta),
+    // The engine checks the upper bound, which depends on the models.
+    startStep: number('start_step', (value, name) => is.integer(value, name, 1)),
+    seed: number('seed', (value, name) => Number(is.seed(value, name))),
+    quality: number('quality', is.quality),
+    format: format === null ? undefined : is.outputFormat(format, 'format'),
+  };
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
 }
 
 function httpErrorOf(error: unknown, timedOut: boolean): HttpError {
@@ -186,7 +121,8 @@ function httpErrorOf(error: unknown, timedOut: boolean): HttpError {
 /** Loads the engine and starts listening. */
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const engine = await DifFace.load(options.models, options);
-  const metrics = new Metrics();
+  const metrics = new ServerMetrics(() => engine.stats());
+  const stopCounting = engine.onBatch((faces) => metrics.batch(faces));
   const limit = options.maxBodyBytes ?? 20 * 1024 * 1024;
   const timeoutMs = options.timeoutMs ?? 300_000;
   let closing = false;
@@ -199,7 +135,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     // A client that goes away stops its work: it leaves the queue, or its batch at the next step.
     const onClose = (): void => { if (!response.writableFinished) controller.abort(); };
     response.on('close', onClose);
-    metrics.inFlight++;
+    metrics.inFlight.inc();
     try {
       const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
       if (!type.startsWith('image/') && type !== 'application/octet-stream') {
@@ -231,7 +167,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     } finally {
       clearTimeout(timer);
       response.removeListener('close', onClose);
-      metrics.inFlight--;
+      metrics.inFlight.dec();
     }
   }
 
@@ -254,9 +190,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         demo: engine.card.kind === 'demo', waiting: stats.waiting, running: stats.running,
       });
     } else if (url.pathname === '/metrics' && request.method === 'GET') {
-      const text = metrics.render(engine);
-      response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'content-length': Buffer.byteLength(text) });
-      response.end(text);
+      void metrics.render().then((text) => {
+        response.writeHead(200, { 'content-type': metrics.contentType, 'content-length': Buffer.byteLength(text) });
+        response.end(text);
+      });
     } else {
       metrics.count('not_found');
       sendJson(response, 404, { error: { code: 'ENOTFOUND', message: `no such endpoint: ${request.method} ${url.pathname}` } });
@@ -281,6 +218,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         const sweep = setInterval(() => server.closeIdleConnections(), 50);
         server.close(() => {
           clearInterval(sweep);
+          stopCounting();
           engine.dispose();
           resolve();
         });

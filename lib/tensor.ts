@@ -6,8 +6,10 @@
 import { DifFaceError, argumentError, fromNative } from './errors';
 import { NativeTensor, native } from './native';
 
+import type { DType } from './validate';
+
 /** Element types a tensor can hold. */
-export type DType = 'float32' | 'float16' | 'bfloat16';
+export type { DType };
 
 /** Live tensor handles of this process and the bytes they hold. */
 export interface TensorStats {

@@ -19,9 +19,8 @@ import torch
 
 import checkpoint
 import config as configs
+import networks
 from errors import ConvertError
-from swinir import SwinIR
-from unet import UNetModel
 
 CARD_NAME = "difface.json"
 CARD_FORMAT = "difface-model"
@@ -37,18 +36,6 @@ def package_version():
             return json.load(handle).get("version", "unknown")
     except (OSError, ValueError):
         return "unknown"
-
-
-def build_networks(config):
-    try:
-        unet = UNetModel(**config["unet_config"])
-    except (TypeError, ValueError, AssertionError) as error:
-        raise ConvertError("ECONFIG", f"unet_config cannot build a UNet: {error}")
-    try:
-        backbone = SwinIR(**config["backbone_config"])
-    except (TypeError, ValueError, AssertionError) as error:
-        raise ConvertError("ECONFIG", f"backbone_config cannot build a SwinIR backbone: {error}")
-    return unet.eval(), backbone.eval()
 
 
 def probe_sizes(config):
@@ -158,10 +145,7 @@ def export(unet, backbone, config, out_dir, kind, description, sources=(None, No
 
 def convert(unet_path, backbone_path, config_path, out_dir):
     config = configs.load(config_path)
-    unet, backbone = build_networks(config)
-    checkpoint.load_strictly(unet, checkpoint.read_state_dict(unet_path, "UNet"), "UNet", unet_path)
-    checkpoint.load_strictly(backbone, checkpoint.read_state_dict(backbone_path, "backbone"), "backbone",
-                             backbone_path)
+    unet, backbone = networks.load(config, unet_path, backbone_path)
     description = ("DifFace networks converted from " + os.path.basename(unet_path) + " and "
                    + os.path.basename(backbone_path))
     return export(unet, backbone, config, out_dir, "converted", description, (unet_path, backbone_path))

@@ -65,6 +65,12 @@ class RespacedSchedule:
         self.sqrt_recipm1_alphas_cumprod = np.sqrt(1.0 / self.alphas_cumprod - 1)
         self.time_scale = 1000.0 / steps if rescale_timesteps else None
 
+    @classmethod
+    def from_config(cls, diffusion):
+        """The schedule a configuration's diffusion_config describes, with the published defaults."""
+        return cls(diffusion["steps"], diffusion.get("noise_schedule", "linear"),
+                   str(diffusion.get("timestep_respacing", "") or ""), diffusion.get("rescale_timesteps", False))
+
 
 def extract(array, t, shape):
     values = torch.from_numpy(array).to(t.device)[t].float()

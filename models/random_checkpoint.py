@@ -1,15 +1,21 @@
 """Random-weight checkpoints in the published format, for tests and benchmarks.
 
     python3 models/random_checkpoint.py (--config C.json | --layout official-layout.json | --published) --out DIR
-        [--seed N] [--style plain|ddp|wrapped|ddp-wrapped]
+        [--seed N] [--style plain|ddp|wrapped|ddp-wrapped] [--format zip|legacy]
+        [--dtype float32|float16|bfloat16] [--published-names]
 
 Writes DIR/unet.pth, DIR/backbone.pth and DIR/config.json (the configuration, in the JSON
 form `difface convert --config` reads). With --layout, the networks are built from the
 layout file's configuration and their state dicts must list exactly its names and shapes.
-The weights are random: such checkpoints prove the plumbing, they restore no faces.
+--format legacy writes torch.save's format from before PyTorch 1.6 (five pickles, then the
+raw storages) instead of the zip archive. --dtype stores the floating tensors in half
+precision. --published-names names the files as the published ones are named
+(iddpm_ffhq512_ema500000.pth, swinir_restoration512_L1.pth). The weights are random: such
+checkpoints prove the plumbing, they restore no faces.
 """
 
 import argparse
+import collections
 import json
 import os
 import sys
@@ -17,14 +23,18 @@ import sys
 import torch
 
 import config as configs
-from swinir import SwinIR
-from unet import UNetModel
+import networks
 
 
 def randomized(module, generator):
-    """The module's state dict with every floating tensor drawn at random around its default."""
-    state = {}
-    for name, tensor in module.state_dict().items():
+    """The module's state dict with every floating tensor drawn at random around its default.
+
+    An OrderedDict carrying the module's _metadata, as module.state_dict() returns it, so the
+    saved file has the structure of a published one."""
+    original = module.state_dict()
+    state = collections.OrderedDict()
+    state._metadata = original._metadata
+    for name, tensor in original.items():
         if name.endswith("attn_mask") or not tensor.is_floating_point():
             state[name] = tensor.clone()  # derived buffers must keep their exact values
             continue
@@ -46,9 +56,27 @@ def check_layout(state, layout, what):
         raise SystemExit(f"the {what} built from the layout's configuration does not have the layout's state dict")
 
 
+PUBLISHED_NAMES = {"unet": "iddpm_ffhq512_ema500000.pth", "backbone": "swinir_restoration512_L1.pth"}
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def stored_as(state, dtype):
+    """Floating tensors cast to the storage dtype; integer buffers kept as they are."""
+    return renamed(state, lambda name: name, lambda tensor: tensor.to(dtype) if tensor.is_floating_point() else tensor)
+
+
+def renamed(state, rename, convert=lambda tensor: tensor):
+    """A copy of a state dict with new names (and tensors), its _metadata renamed alike."""
+    copy = collections.OrderedDict((rename(name), convert(tensor)) for name, tensor in state.items())
+    metadata = getattr(state, "_metadata", None)
+    if metadata is not None:
+        copy._metadata = collections.OrderedDict((rename(key) if key else key, value) for key, value in metadata.items())
+    return copy
+
+
 def styled(state, style):
     if style in ("ddp", "ddp-wrapped"):
-        state = {"module." + name: tensor for name, tensor in state.items()}
+        state = renamed(state, lambda name: "module." + name)
     if style in ("wrapped", "ddp-wrapped"):
         state = {"state_dict": state}
     return state
@@ -63,6 +91,9 @@ def main(argv=None):
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--style", default="plain", choices=["plain", "ddp", "wrapped", "ddp-wrapped"])
+    parser.add_argument("--format", default="zip", choices=["zip", "legacy"])
+    parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
+    parser.add_argument("--published-names", action="store_true")
     args = parser.parse_args(argv)
 
     if args.published:
@@ -80,15 +111,16 @@ def main(argv=None):
     configs.check(config, args.config or args.layout or "the published configuration")
 
     generator = torch.Generator().manual_seed(args.seed)
-    unet = randomized(UNetModel(**config["unet_config"]), generator)
-    backbone = randomized(SwinIR(**config["backbone_config"]), generator)
+    unet, backbone = (randomized(network, generator) for network in networks.build(config))
     if args.layout:
         check_layout(unet, document["unet_state_dict"], "UNet")
         check_layout(backbone, document["backbone_state_dict"], "backbone")
 
     os.makedirs(args.out, exist_ok=True)
-    torch.save(styled(unet, args.style), os.path.join(args.out, "unet.pth"))
-    torch.save(styled(backbone, args.style), os.path.join(args.out, "backbone.pth"))
+    names = PUBLISHED_NAMES if args.published_names else {"unet": "unet.pth", "backbone": "backbone.pth"}
+    for role, state in (("unet", unet), ("backbone", backbone)):
+        torch.save(styled(stored_as(state, DTYPES[args.dtype]), args.style), os.path.join(args.out, names[role]),
+                   _use_new_zipfile_serialization=args.format == "zip")
     with open(os.path.join(args.out, "config.json"), "w", encoding="utf-8") as handle:
         json.dump(config, handle, indent=2)
     return 0

@@ -124,7 +124,7 @@ describe('difface restore', function () {
     ['without an output folder', ['restore', 'x.png', '--aligned'], /-o OUT/],
     ['with eta outside [0, 1]', ['restore', 'x.png', '-o', 'o', '--aligned', '--eta', '1.5'], /--eta must be a number from 0 to 1/],
     ['with a batch below 1', ['restore', 'x.png', '-o', 'o', '--aligned', '--batch', '0'], /--batch must be an integer of at least 1/],
-    ['with an unknown format', ['restore', 'x.png', '-o', 'o', '--aligned', '--format', 'bmp'], /--format must be png, jpg or webp/],
+    ['with an unknown format', ['restore', 'x.png', '-o', 'o', '--aligned', '--format', 'bmp'], /--format must be one of png, jpeg, webp, got "bmp"/],
     ['with an unknown option', ['restore', 'x.png', '-o', 'o', '--aligned', '--fast'], /Unknown option '--fast'/],
   ] as const) {
     it(`is a usage error ${title} (exit 2)`, async function () {
@@ -137,7 +137,7 @@ describe('difface restore', function () {
   it('is a usage error with a start step outside the schedule (exit 2)', async function () {
     const run = await difface(['restore', files.small as string, '-o', tempDir('out'), '--aligned', '--start-step', '250']);
     assert.equal(run.code, 2, run.stderr);
-    assert.match(run.stderr, /--start-step must be at most 249/);
+    assert.match(run.stderr, /--start-step must be an integer from 1 to 249, got 250/);
   });
 
   it('says clearly when a device, a models directory or an output folder cannot be used (exit 1)', async function () {

@@ -9,7 +9,7 @@ import { repoRoot, runPython, smallReferenceDir, testPyDir } from './helpers/env
 import { rejectsWith } from './helpers/errors';
 import { smallModelDir } from './helpers/fixtures';
 import { readNpy } from './helpers/npy';
-import { toTensor } from './helpers/tensors';
+import { toTensor, valuesOf } from './helpers/tensors';
 
 function lqTensor(): Tensor<'float32'> {
   return toTensor(readNpy(path.join(smallReferenceDir, 'lq.npy')));
@@ -111,6 +111,41 @@ describe('engine API', function () {
     assert.equal(engine.generator(7n).seed, 7n);
   });
 
+  it('takes a step\'s noise as given, and returns the x̂₀ it predicted, as DDIM eq. 12 and 16 compute them', async function () {
+    const index = 99;
+    const eta = 0.5;
+    using x = toTensor(readNpy(path.join(smallReferenceDir, 'xt_eta.npy')));
+    using noise = await engine.generator(7).randn(x.shape);
+    const drawn = await engine.step(x, { index, eta, generator: engine.generator(7), returnPredicted: true });
+    const given = await engine.step(x, { index, eta, noise, returnPredicted: true });
+    const [drawnPrevious, givenPrevious, drawnX0, givenX0] = await Promise.all(
+      [drawn.previous, given.previous, drawn.predictedX0, given.predictedX0].map((t) => valuesOf(t))) as
+      [Float32Array, Float32Array, Float32Array, Float32Array];
+    assert.deepEqual(givenPrevious, drawnPrevious, 'a draw from a generator is the same noise given');
+    assert.deepEqual(givenX0, drawnX0);
+
+    // The same step in float64 from the raw UNet output and the schedule.
+    const t = engine.timesteps[index] as number;
+    const eps = await valuesOf(engine.unet(x, [t, t]));
+    const values = await x.toFloat32();
+    const z = await noise.toFloat32();
+    const abar = engine.alphaBar[index] as number;
+    const abarPrev = engine.alphaBar[index - 1] as number;
+    const sigma = eta * Math.sqrt((1 - abarPrev) / (1 - abar)) * Math.sqrt(1 - abar / abarPrev);
+    const plane = values.length / 2;
+    let x0Error = 0;
+    let previousError = 0;
+    for (let i = 0; i < values.length; i++) {
+      const item = Math.floor(i / plane);
+      const e = eps[item * 2 * plane + (i % plane)] as number;
+      const x0 = Math.min(1, Math.max(-1, Math.sqrt(1 / abar) * (values[i] as number) - Math.sqrt(1 / abar - 1) * e));
+      const previous = Math.sqrt(abarPrev) * x0 + Math.sqrt(1 - abarPrev - sigma * sigma) * e + sigma * (z[i] as number);
+      x0Error = Math.max(x0Error, Math.abs(x0 - (givenX0[i] as number)));
+      previousError = Math.max(previousError, Math.abs(previous - (givenPrevious[i] as number)));
+    }
+    assert.ok(x0Error <= 1e-5 && previousError <= 1e-5, `x̂₀ off by ${x0Error}, x_{t-1} by ${previousError}`);
+  });
+
   it('keeps the event loop free while a restore runs', async function () {
     let ticks = 0;
     const timer = setInterval(() => { ticks++; }, 10);
@@ -139,14 +174,16 @@ describe('engine API', function () {
     const controller = new AbortController();
     let seen = 0;
     const lq = lqTensor();
-    const before = Tensor.stats().count;
+    // Live tensors plus those the collector freed meanwhile: tensors earlier tests dropped may go at any moment.
+    const accounted = (): number => Tensor.stats().count + Tensor.stats().collected;
+    const before = accounted();
     const error = await rejectsWith(engine.restore(lq, {
       seed: 1, signal: controller.signal, onStep: (p) => { seen = p.step; if (p.step === 5) controller.abort(); },
     }), 'EABORT');
     assert.ok(error instanceof AbortError);
     assert.equal(error.name, 'AbortError');
     assert.ok(seen >= 5 && seen <= 6, `stopped after step ${seen}`);
-    assert.equal(Tensor.stats().count, before, 'an aborted call leaves no tensor behind');
+    assert.equal(accounted(), before, 'an aborted call leaves no tensor behind');
     const again = await engine.restore(lq, { seed: 1, startStep: 3 });
     lq.dispose();
     assert.deepEqual(again.shape, [2, 3, 64, 64]);
@@ -176,9 +213,12 @@ describe('engine API', function () {
     assert.match((await rejectsWith(engine.restore(lq, { seed: -1 }), 'EARG')).message, /seed/);
     assert.match((await rejectsWith(engine.reverse(lq, {} as never), 'EARG')).message, /generator/);
     assert.match((await rejectsWith(engine.step(lq, { index: 250, generator }), 'EARG')).message, /index/);
-    assert.match((await rejectsWith(engine.unet(lq, [1]), 'EARG')).message, /batch of 2/);
+    assert.match((await rejectsWith(engine.unet(lq, [1]), 'EARG')).message, /an array of 2 finite timesteps, one per batch item of x, got \[1\]/);
+    assert.match((await rejectsWith(engine.step(lq, { index: 1 } as never), 'EARG')).message, /generator must be a Generator/);
     const wrong = Tensor.fromFloat32(new Float32Array(2 * 4 * 8 * 8), [2, 4, 8, 8]);
-    assert.match((await rejectsWith(engine.estimate(wrong), 'EARG')).message, /\[batch, 3, height, width\]/);
+    assert.match((await rejectsWith(engine.estimate(wrong), 'EARG')).message, /\[batch >= 1, 3, height, width\]/);
+    using small = Tensor.fromFloat32(new Float32Array(2 * 3 * 8 * 8), [2, 3, 8, 8]);
+    assert.match((await rejectsWith(engine.step(lq, { index: 1, noise: small }), 'EARG')).message, /noise must have the shape of x, \[2, 3, 64, 64\], got \[2, 3, 8, 8\]/);
     wrong.dispose();
     lq.dispose();
     await rejectsWith(engine.estimate(lq), 'EDISPOSED');

@@ -101,6 +101,12 @@ describe('CUDA', function () {
         if (run > 0) results.push(await restored.toFloat32());
         restored.dispose();
       }
+      const report = engine.cudaGraphs();
+      if (graphs === '1') {
+        assert.deepEqual(report, { allowed: true, captured: 1, failed: false }, 'the steady state replays one captured graph');
+      } else {
+        assert.deepEqual(report, { allowed: false, captured: 0, failed: false });
+      }
       engine.dispose();
     }
     delete process.env.DIFFACE_CUDA_GRAPHS;

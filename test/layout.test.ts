@@ -1,5 +1,5 @@
 // The networks built from the published configuration have exactly the published
-// checkpoints' state-dict layout: names, shapes and order (../shared/reference/official-layout.json).
+// checkpoints' state-dict layout: names, shapes and order (test/fixtures/reference/official-layout.json).
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';

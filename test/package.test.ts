@@ -3,16 +3,18 @@
 // prebuilt loads against torch 2.13 installed into a fresh virtual environment (on PATH, as
 // an activated one is, or named by DIFFACE_LIBTORCH), from require() and import(); the CLI
 // restores a face with the demo models; a strict TypeScript file using the whole API
-// type-checks against the package's types. And what a user sees when the libtorch found is
+// type-checks against the package's types; published-form checkpoints convert and restore
+// natively. And what a user sees when the libtorch found is
 // another version, or lacks a library. (test/cuda-prebuilt.test.ts does the CUDA variant.)
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { repoRoot, sharedDir, tempDir } from './helpers/env';
+import { imagesDir, repoRoot, smallReferenceDir, tempDir } from './helpers/env';
 import { alignedFaces } from './helpers/images';
 import { bareEnvironment, freshVenv, packAndInstall, run, torchFolder } from './helpers/package';
+import { smallArchitecture } from './helpers/native';
 
 /**
  * A torch folder that looks like `torch` but says it is `version`, and lacks the libraries
@@ -64,11 +66,15 @@ describe('the npm package', function () {
     for (const needed of ['package/dist/index.js', 'package/dist/index.mjs', 'package/dist/index.d.ts', 'package/dist/cli.js',
       'package/models/convert.py', 'package/models/unet.py', 'package/models/swinir.py', 'package/models/demo/unet.pt',
       'package/models/demo/difface.json', 'package/CMakeLists.txt', 'package/cpp/engine.cpp', 'package/scripts/install.js',
+      'package/models/manifest.json', 'package/models/export_architecture.py', 'package/models/architectures/restoration/unet.pt',
+      'package/models/architectures/restoration/backbone.pt', 'package/models/architectures/restoration/architecture.json',
       'package/prebuilds/linux-x64/torch2.13-cpu/difface.node', 'package/prebuilds/linux-x64/torch2.13-cpu/variant.json',
       'package/prebuilds/linux-x64/faces/difface_faces.node']) {
       assert.ok(listing.includes(needed), `${needed} is packed`);
     }
-    const unwanted = listing.filter((f) => /^package\/(test|build|bench|\.ci|\.venv)/.test(f) || f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.startsWith('package/lib/'));
+    const testOnlyPython = /^package\/models\/(eager_sampler|random_checkpoint|demo)\.py$/;
+    const unwanted = listing.filter((f) => /^package\/(test|build|bench|fuzz|\.ci|\.venv)/.test(f) || testOnlyPython.test(f) ||
+      f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.startsWith('package/lib/'));
     assert.deepEqual(unwanted, []);
   });
 
@@ -107,6 +113,22 @@ describe('the npm package', function () {
     assert.match(doctor.out, new RegExp(`^libtorch: +2\\.13\\.0 \\(2\\.13\\.0\\+cpu\\) at ${torchFolder(venv)}/lib, found by python3 on PATH$`, 'm'));
     assert.match(doctor.out, /^CUDA: +no: this addon was built against a libtorch without CUDA/m);
     assert.match(doctor.out, /^models: +\S+demo \[demo \(used\)\] demo$/m);
+  });
+
+  it('converts published-form checkpoints natively and restores with them, with no Python', function () {
+    const difface = cli();
+    // No Python on PATH: libtorch is named, as a user of a C++ distribution would.
+    const withTorch = { ...env, DIFFACE_LIBTORCH: torchFolder(venv) };
+    const models = path.join(app, 'published');
+    const converted = run(difface, ['convert', '--unet', path.join(smallReferenceDir, 'unet.pth'), '--backbone',
+      path.join(smallReferenceDir, 'backbone.pth'), '--architecture', smallArchitecture(), '--out', models], { cwd: app, env: withTorch });
+    assert.equal(converted.code, 0, converted.out);
+    assert.match(converted.out, /UNet 3,519,398 and backbone 173,803 parameters.*read natively at load/);
+    const out = path.join(app, 'out-published');
+    const restored = run(difface, ['restore', alignedFaces()[0] as string, '-o', out, '--aligned', '--models', models,
+      '--start-step', '5'], { cwd: app, env: withTorch });
+    assert.equal(restored.code, 0, restored.out);
+    assert.ok(fs.existsSync(path.join(out, path.basename(alignedFaces()[0] as string))));
   });
 
   it('type-checks a strict TypeScript file that uses the whole API, and refuses misuses', function () {
@@ -158,7 +180,7 @@ describe('the npm package', function () {
       '  const engine = await DifFace.load(resolveModels().dir);',
       `  const aligned = await engine.restoreImage(${JSON.stringify(alignedFaces()[0])}, { seed: 1 });`,
       '  console.log("aligned", aligned.image.length > 0, JSON.stringify(faceFindingAvailable()));',
-      `  await engine.restorePhoto(${JSON.stringify(path.join(sharedDir, 'testdata', 'whole', '04.jpg'))})`,
+      `  await engine.restorePhoto(${JSON.stringify(path.join(imagesDir, 'whole', '04.jpg'))})`,
       '    .catch((error) => console.log("photo", error.code, error.message));',
       '  engine.dispose();',
       '})();',

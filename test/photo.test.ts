@@ -10,9 +10,9 @@ import sharp from 'sharp';
 
 import { DifFace, DifFaceError, RestoredPhoto, Tensor, demoModelsDir, faceFindingAvailable } from 'difface';
 
-import { repoRoot, sharedDir, tempDir } from './helpers/env';
+import { imagesDir, repoRoot, tempDir } from './helpers/env';
 
-const wholeDir = path.join(sharedDir, 'testdata', 'whole');
+const wholeDir = path.join(imagesDir, 'whole');
 // Counted by eye: four people in each group photo, one portrait.
 const FACES: Record<string, number> = { '00.jpg': 4, '02.png': 4, '04.jpg': 1 };
 
@@ -237,5 +237,16 @@ describe('whole photos', function () {
       await assert.rejects(engine.restorePhoto(input, options), (error) =>
         error instanceof DifFaceError && error.code === 'EIMAGE' && message.test(error.message), String(message));
     }
+  });
+
+  it('turns a failure of the face finder itself into EDETECT', async function () {
+    // Below restorePhoto, which always hands the finder a whole photo: the finder's own refusal
+    // (here, pixels that do not fill the size given) must still come out as a DifFaceError.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { findFaces } = require(path.join(repoRoot, 'dist', 'faces.js')) as {
+      findFaces(rgb: Buffer, width: number, height: number): Promise<unknown>;
+    };
+    await assert.rejects(findFaces(Buffer.alloc(10), 64, 64), (error) =>
+      error instanceof DifFaceError && error.code === 'EDETECT' && /finding faces failed: .*width \* height \* 3 bytes/.test(error.message));
   });
 });

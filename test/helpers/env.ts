@@ -5,30 +5,26 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 export const repoRoot = path.dirname(require.resolve('difface/package.json'));
-export const sharedDir = path.resolve(repoRoot, '..', 'shared');
-export const referenceDir = path.join(sharedDir, 'reference');
+/** Everything the tests read; test/fixtures/README.md says where each file came from. */
+export const fixturesDir = path.join(repoRoot, 'test', 'fixtures');
+export const referenceDir = path.join(fixturesDir, 'reference');
 export const smallReferenceDir = path.join(referenceDir, 'small');
+export const imagesDir = path.join(fixturesDir, 'images');
 export const modelsDir = path.join(repoRoot, 'models');
 export const testPyDir = path.join(repoRoot, 'test', 'py');
 
-let python: string | undefined;
+// The package's own search (lib/python.ts): DIFFACE_PYTHON, the project's .venv, then PATH.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { findPython } = require(path.join(repoRoot, 'dist', 'python.js')) as { findPython(): { executable: string } };
 
 /**
- * The python whose torch the tests compare against: DIFFACE_PYTHON, else the project's own
- * (.venv, made by scripts/setup.js), else one on PATH. It becomes DIFFACE_PYTHON for this
- * process and what it starts, so the converter exports with the same torch.
+ * The python whose torch the tests compare against. It becomes DIFFACE_PYTHON for this
+ * process and what it starts, so that the converter exports with the same torch.
  */
 function pythonExecutable(): string {
-  if (python !== undefined) return python;
-  const candidates = [process.env.DIFFACE_PYTHON, path.join(repoRoot, '.venv', 'bin', 'python'), 'python3', '/usr/bin/python3'];
-  for (const candidate of candidates) {
-    if (candidate && spawnSync(candidate, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0) {
-      python = candidate;
-      process.env.DIFFACE_PYTHON = candidate;
-      return python;
-    }
-  }
-  throw new Error('no python with torch for the tests; run `npm run setup`');
+  const { executable } = findPython();
+  process.env.DIFFACE_PYTHON = executable;
+  return executable;
 }
 
 /** Runs a Python script; throws with its stderr when it fails. */

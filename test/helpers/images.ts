@@ -1,12 +1,12 @@
-// Test images made from the shared aligned faces: other formats, depths, channels, sizes,
+// Test images made from the aligned faces of test/fixtures: other formats, depths, channels, sizes,
 // orientations, and broken files.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
 
-import { sharedDir, tempDir } from './env';
+import { imagesDir, tempDir } from './env';
 
-const alignedDir = path.join(sharedDir, 'testdata', 'aligned');
+const alignedDir = path.join(imagesDir, 'aligned');
 
 export function alignedFaces(): string[] {
   return fs.readdirSync(alignedDir).filter((f) => f.endsWith('.png')).sort().map((f) => path.join(alignedDir, f));

@@ -16,12 +16,10 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "models"))
 
-import checkpoint  # noqa: E402
 import config as configs  # noqa: E402
+import networks  # noqa: E402
 import random_checkpoint  # noqa: E402
 from eager_sampler import EagerSampler, RespacedSchedule  # noqa: E402
-from swinir import SwinIR  # noqa: E402
-from unet import UNetModel  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("config")
@@ -38,11 +36,7 @@ if args.threads:
 
 random_checkpoint.main(["--config", args.config, "--out", args.out, "--seed", str(args.seed), "--style", args.style])
 config = configs.load(os.path.join(args.out, "config.json"))
-unet = UNetModel(**config["unet_config"]).eval()
-backbone = SwinIR(**config["backbone_config"]).eval()
-checkpoint.load_strictly(unet, checkpoint.read_state_dict(os.path.join(args.out, "unet.pth"), "UNet"), "UNet", "")
-checkpoint.load_strictly(backbone, checkpoint.read_state_dict(os.path.join(args.out, "backbone.pth"), "backbone"),
-                         "backbone", "")
+unet, backbone = networks.load(config, os.path.join(args.out, "unet.pth"), os.path.join(args.out, "backbone.pth"))
 
 generator = torch.Generator().manual_seed(args.seed)
 channels = config["unet_config"]["in_channels"]
@@ -50,8 +44,7 @@ x = torch.randn(2, channels, args.side, args.side, generator=generator)
 t = torch.tensor([3.0, 700.0])
 lq = torch.floor(torch.rand(2, channels, args.side, args.side, generator=generator) * 256).clamp(max=255) / 255
 diffusion = config["diffusion_config"]
-schedule = RespacedSchedule(diffusion["steps"], diffusion.get("noise_schedule", "linear"),
-                            str(diffusion.get("timestep_respacing", "") or ""), diffusion.get("rescale_timesteps", False))
+schedule = RespacedSchedule.from_config(diffusion)
 sampler = EagerSampler(unet, backbone, schedule)
 with torch.no_grad():
     outputs = {

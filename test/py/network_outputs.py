@@ -14,10 +14,8 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "models"))
 
-import checkpoint  # noqa: E402
 import config as configs  # noqa: E402
-from swinir import SwinIR  # noqa: E402
-from unet import UNetModel  # noqa: E402
+import networks  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("config")
@@ -32,10 +30,7 @@ if args.threads:
 torch.set_grad_enabled(False)
 
 config = configs.load(args.config)
-unet = UNetModel(**config["unet_config"]).eval()
-checkpoint.load_strictly(unet, checkpoint.read_state_dict(args.unet, "UNet"), "UNet", args.unet)
-backbone = SwinIR(**config["backbone_config"]).eval()
-checkpoint.load_strictly(backbone, checkpoint.read_state_dict(args.backbone, "backbone"), "backbone", args.backbone)
+unet, backbone = networks.load(config, args.unet, args.backbone)
 
 generator = torch.Generator().manual_seed(5)
 x = torch.randn(1, 3, args.side, args.side, generator=generator)

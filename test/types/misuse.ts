@@ -1,5 +1,5 @@
 // Deliberate misuses: each must fail to type-check (an unused @ts-expect-error fails tsc).
-import { DifFace, Tensor } from 'difface';
+import { DifFace, Tensor, fetchModels, readCheckpoint } from 'difface';
 
 export async function misuses(engine: DifFace, lq: Tensor<'float32'>): Promise<void> {
   // @ts-expect-error: there is no 'gpu' device; it is 'cuda' or 'cuda:N'
@@ -22,5 +22,9 @@ export async function misuses(engine: DifFace, lq: Tensor<'float32'>): Promise<v
   Tensor.fromFloat32([1, 2, 3], [3]);
   // @ts-expect-error: a tensor's shape is read-only
   lq.shape[0] = 2;
+  // @ts-expect-error: the fetch time-out is in milliseconds, a number
+  await fetchModels({ timeoutMs: '30s' });
+  // @ts-expect-error: unwrap lists keys
+  await readCheckpoint('x.pth', { unwrap: 'state_dict' });
   void restoration;
 }

@@ -2,11 +2,13 @@
 // (tsc --noEmit), here against the package and in a fresh app against its tarball.
 import {
   AbortError, DifFace, DifFaceError, Tensor, convertCheckpoints, decodeImage, encodeImage, readModelCard,
-  resolveModels, userModelsDir, demoModelsDir, versions, faceFindingAvailable,
+  resolveModels, userModelsDir, demoModelsDir, versions, faceFindingAvailable, fetchModels, readCheckpoint,
+  architectureLayout, publishedArchitectureDir,
 } from 'difface';
 import type {
   Affine, DType, DecodedImage, Device, ErrorCode, LoadOptions, ModelCard, OutputFormat, PhotoFace, PhotoOptions,
-  RestoredImage, RestoredPhoto, Restoration, StepProgress, TensorStats, Versions,
+  RestoredImage, RestoredPhoto, Restoration, StepProgress, TensorStats, Versions, CheckpointEntry, FetchProgress,
+  FetchResult, LayoutEntry,
 } from 'difface';
 
 export async function everything(path: string, bytes: Buffer): Promise<void> {
@@ -23,7 +25,25 @@ export async function everything(path: string, bytes: Buffer): Promise<void> {
 
   await using_engine(await DifFace.load(models.dir, options), start, path, bytes);
   const converted: ModelCard = await convertCheckpoints({ unet: 'u.pth', backbone: 'b.pth', out: where[0] ?? '' });
-  void converted;
+  const other: ModelCard = await convertCheckpoints({ unet: 'u.pth', backbone: 'b.pth', out: 'o', architecture: 'arch' });
+  void [converted, other];
+}
+
+export async function published(signal: AbortSignal): Promise<void> {
+  const fetched: FetchResult = await fetchModels({
+    only: ['restoration'], dir: userModelsDir(), mirror: 'https://mirror.example/difface/', timeoutMs: 60_000, retries: 3, signal,
+    onProgress: (p: FetchProgress) => void (p.phase === 'download' ? p.received : p.index),
+  });
+  const imported: FetchResult = await fetchModels({ from: '/media/usb', manifest: 'manifest.json' });
+  const sums: string[] = [...fetched.files, ...imported.files].map((f) => `${f.name} ${f.sha256} ${f.checksum} ${f.how}`);
+  const weights: Map<string, CheckpointEntry> = await readCheckpoint('x.pth', { unwrap: ['params_ema', 'params'], stripPrefix: 'module.' });
+  for (const [name, entry] of weights) {
+    const values: Float32Array = await entry.tensor.toFloat32();
+    void [name, entry.storedDtype, values];
+    entry.tensor.dispose();
+  }
+  const layout: LayoutEntry[] = await architectureLayout(`${publishedArchitectureDir()}/unet.pt`);
+  void [sums, fetched.card?.unet.architecture?.file, layout[0]?.shape];
 }
 
 async function using_engine(engine: DifFace, start: number, path: string, bytes: Buffer): Promise<void> {

@@ -1,0 +1,32 @@
+"""The two networks of a configuration, built and filled from checkpoints.
+
+Every Python entry point (the converter, the benchmarks' eager side, the tests' reference
+runs) builds the networks through here, so a configuration means the same thing everywhere.
+"""
+
+import checkpoint
+from errors import ConvertError
+from swinir import SwinIR
+from unet import UNetModel
+
+
+def build(config):
+    """The UNet and the backbone of a configuration, in eval mode, with their initial weights."""
+    try:
+        unet = UNetModel(**config["unet_config"])
+    except (TypeError, ValueError, AssertionError) as error:
+        raise ConvertError("ECONFIG", f"unet_config cannot build a UNet: {error}")
+    try:
+        backbone = SwinIR(**config["backbone_config"])
+    except (TypeError, ValueError, AssertionError) as error:
+        raise ConvertError("ECONFIG", f"backbone_config cannot build a SwinIR backbone: {error}")
+    return unet.eval(), backbone.eval()
+
+
+def load(config, unet_path, backbone_path):
+    """Both networks, filled strictly from their checkpoints (read with weights_only=True)."""
+    unet, backbone = build(config)
+    checkpoint.load_strictly(unet, checkpoint.read_state_dict(unet_path, "UNet"), "UNet", unet_path)
+    checkpoint.load_strictly(backbone, checkpoint.read_state_dict(backbone_path, "backbone"), "backbone",
+                             backbone_path)
+    return unet, backbone
