@@ -8,22 +8,10 @@ import * as path from 'node:path';
 
 import { repoRoot, tempDir } from './helpers/env';
 
-interface Libtorch {
-  from: string;
-  root: string;
-  libDir: string;
-  version: string | undefined;
-  cuda: string | null | undefined;
-  problem?: string;
-}
-
-interface Variant {
-  name: string;
-  torch: string;
-  cuda: string | null;
-  install: string;
-  file: string;
-}
+// The types come from the compiled package's declarations; the code through require(),
+// because these modules are internal and not exported by the package.
+import type { Variant } from '../dist/binaries';
+import type { Libtorch } from '../dist/libtorch';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const libtorch = require(path.join(repoRoot, 'dist', 'libtorch.js')) as {
