@@ -37,3 +37,8 @@ export { faceFindingAvailable } from './faces';
 export type { Affine, PhotoFace, PhotoOptions, RestoredPhoto } from './photo';
 export type { RunningServer, ServeOptions } from './serve';
 export type { Versions } from './versions';
+export type { QueuedRestoreOptions } from './job-data';
+export { startWorker } from './worker';
+export type { RunningWorker, WorkerEvent, WorkerOptions } from './worker';
+export type { RedisConnection } from './redis';
+export { PERMANENT_CODES } from './job-data';
