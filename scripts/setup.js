@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Brings a fresh clone to a buildable, testable state, then builds it:
-//   1. system packages (libtorch, PyTorch for the converter, cmake, a C++ compiler):
+//   1. system packages (libtorch, PyTorch for the converter, cmake, a C++ compiler, dlib,
+//      redis-server for the queue tests):
 //      installed with apt-get when running as root, otherwise the exact command is printed;
 //   2. npm packages, when node_modules is missing or older than the lock file;
 //   3. the native addon (cmake-js, incremental) and the TypeScript (lib/ and test/).
@@ -52,6 +53,8 @@ const requirements = [
       fs.existsSync('/usr/include/dlib'),
     packages: ['libdlib-dev', 'libdlib-data', 'libblas-dev', 'liblapack-dev'],
   },
+  // The queue tests start their own Redis on loopback; the package itself never needs one here.
+  { what: 'redis-server (the job queue tests)', ok: () => succeeds('redis-server', ['--version']), packages: ['redis-server'] },
 ];
 
 function ensureSystemPackages() {
