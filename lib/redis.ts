@@ -67,12 +67,36 @@ function serverOptions(server: RedisServer): Omit<RedisServer, 'tls'> & { tls?: 
   return { ...rest, ...(tls === true ? { tls: {} } : {}) };
 }
 
-/**
- * BullMQ's connection options for the same Redis. `waitForever`: commands wait through an
- * outage instead of failing, as a worker's must (BullMQ asks it of blocking connections).
- */
-export function bullConnection(connection: RedisConnection, waitForever: boolean): { url?: string; maxRetriesPerRequest?: null } {
-  const retries = waitForever ? { maxRetriesPerRequest: null } : {};
+/** How many reconnection tries a client's command waits through before it fails. */
+const CLIENT_RETRIES = 8;
+
+/** How a connection meets an outage: `waitForever` for its commands, and `closed` to stop reconnecting. */
+export interface Patience {
+  /**
+   * A worker's commands wait through an outage (BullMQ asks that of blocking connections): a
+   * worker has nothing better to do. A client's fail with EQUEUE after about 9 s
+   * (reconnections 0.25 s, 0.5 s, ... up to 2 s apart), so that a caller is told Redis is away
+   * instead of waiting without end.
+   */
+  waitForever: boolean;
+  /**
+   * True once the owner is closed: reconnecting stops. BullMQ's close waits for its
+   * connections to end, which a connection reconnecting to a Redis that is away never does.
+   */
+  closed?: () => boolean;
+}
+
+function retrySettings(patience: Patience): { maxRetriesPerRequest: number | null; retryStrategy: (times: number) => number | null } {
+  const closed = patience.closed ?? (() => false);
+  return {
+    maxRetriesPerRequest: patience.waitForever ? null : CLIENT_RETRIES,
+    retryStrategy: (times) => (closed() ? null : Math.min(250 * times, 2000)),
+  };
+}
+
+/** BullMQ's connection options for the same Redis. */
+export function bullConnection(connection: RedisConnection, patience: Patience): Record<string, unknown> {
+  const retries = retrySettings(patience);
   return typeof connection === 'string' ? { url: connection, ...retries } : { ...serverOptions(connection), ...retries };
 }
 
@@ -80,8 +104,8 @@ export function bullConnection(connection: RedisConnection, waitForever: boolean
  * An ioredis client of our own. Connection errors are reported to `onError` (ioredis
  * reconnects by itself); without a listener ioredis would print them as unhandled.
  */
-export function redisClient(connection: RedisConnection, options: { waitForever: boolean; onError?: (error: Error) => void }): Redis {
-  const settings = options.waitForever ? { maxRetriesPerRequest: null } : {};
+export function redisClient(connection: RedisConnection, options: Patience & { onError?: (error: Error) => void }): Redis {
+  const settings = retrySettings(options);
   const { Redis } = ioredis();
   const client = typeof connection === 'string'
     ? new Redis(connection, settings)

@@ -128,6 +128,8 @@ interface Waiter {
 
 /** How often jobs being waited for are looked at, besides their events. */
 const CHECK_EVERY_MS = 2000;
+/** How long close() waits for BullMQ's connections to say they ended. */
+const CLOSE_WAIT_MS = 2000;
 const FINISHED: readonly QueuedJobState[] = ['completed', 'failed', 'unknown'];
 
 export class RestoreQueue {
@@ -141,7 +143,8 @@ export class RestoreQueue {
   readonly #waiters = new Map<string, Waiter>();
   /** Jobs this client removed: gone from Redis because they were cancelled, not lost. */
   readonly #removed = new Set<string>();
-  #events: Promise<QueueEvents> | undefined;
+  #events: QueueEvents | undefined;
+  #listening: Promise<void> | undefined;
   #checking: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -157,9 +160,10 @@ export class RestoreQueue {
       inputTtl: ttlSeconds(options.inputTtl ?? 86_400, 'inputTtl'),
     };
     this.#keys = new JobKeys(this.#settings.prefix, this.name);
-    this.#queue = new (bullmq().Queue)(this.name, { connection: bullConnection(this.#connection, false), prefix: this.#settings.prefix });
+    const closed = (): boolean => this.#closed;
+    this.#queue = new (bullmq().Queue)(this.name, { connection: bullConnection(this.#connection, { waitForever: false, closed }), prefix: this.#settings.prefix });
     this.#queue.on('error', () => {});
-    this.#redis = redisClient(this.#connection, { waitForever: false });
+    this.#redis = redisClient(this.#connection, { waitForever: false, closed });
   }
 
   /**
@@ -172,7 +176,8 @@ export class RestoreQueue {
     const data = jobData(options, this.#settings.resultTtl);
     const { bytes } = await probeImage(image, data.maxPixels ?? DEFAULT_MAX_PIXELS);
     const id = randomUUID();
-    await this.#listen();
+    // Listening starts before the job exists, so that its first events are heard.
+    void this.#listen();
     await withRedis(`adding a job to queue '${this.name}'`, this.#connection, async () => {
       await this.#redis.set(this.#keys.input(id), bytes, 'EX', this.#settings.inputTtl);
       await this.#queue.add(JOB_NAME, data, {
@@ -183,6 +188,7 @@ export class RestoreQueue {
         removeOnFail: { age: 7 * 86_400 },
       });
     });
+    await this.#listenedOrLater();
     return this.job(id);
   }
 
@@ -199,7 +205,7 @@ export class RestoreQueue {
         state: (jobId) => this.#state(jobId),
       });
       this.#jobs.set(id, job);
-      void this.#listen().catch(() => {});
+      void this.#listen();
     }
     return job;
   }
@@ -222,19 +228,29 @@ export class RestoreQueue {
     for (const [id, waiter] of this.#waiters) waiter.reject(new DifFaceError('EQUEUE', `job ${id}: its RestoreQueue was closed while it was waited for`));
     this.#waiters.clear();
     this.#jobs.clear();
-    const events = await this.#events?.catch(() => undefined);
-    await Promise.allSettled([events?.close(), this.#queue.close()]);
     this.#redis.disconnect();
+    // While Redis is away, BullMQ's close ends when its connections give up reconnecting (they
+    // do once this queue is closed, within one reconnection delay): it is not waited for.
+    let timer: NodeJS.Timeout | undefined;
+    const enough = new Promise<void>((resolve) => { timer = setTimeout(resolve, CLOSE_WAIT_MS); });
+    await Promise.race([Promise.allSettled([this.#events?.close(), this.#queue.close()]), enough]);
+    clearTimeout(timer);
   }
 
   #live(): void {
     if (this.#closed) throw new DifFaceError('EDISPOSED', `the RestoreQueue of '${this.name}' was closed; make a new one`);
   }
 
-  /** Starts following the queue's events, once. */
-  #listen(): Promise<QueueEvents> {
-    this.#events ??= (async () => {
-      const events = new (bullmq().QueueEvents)(this.name, { connection: bullConnection(this.#connection, true), prefix: this.#settings.prefix });
+  /**
+   * Starts following the queue's events, once; resolves when they are heard. While Redis is
+   * away that waits for it (the events' connection waits for ever), so callers never await it
+   * unbounded: jobs waited for are also looked at every CHECK_EVERY_MS.
+   */
+  #listen(): Promise<void> {
+    this.#listening ??= (async () => {
+      const connection = bullConnection(this.#connection, { waitForever: true, closed: () => this.#closed });
+      const events = new (bullmq().QueueEvents)(this.name, { connection, prefix: this.#settings.prefix });
+      this.#events = events;
       events.on('error', () => {});
       events.on('progress', ({ jobId, data }) => this.#jobs.get(jobId)?.emit('progress', data as StepProgress));
       events.on('completed', ({ jobId, returnvalue }) => this.#settle(jobId, returnvalue as unknown as JobOutcome));
@@ -242,9 +258,16 @@ export class RestoreQueue {
       events.on('removed', ({ jobId }) => this.#fail(jobId, new AbortError(this.#removed.has(jobId)
         ? `job ${jobId} was cancelled before it ran` : `job ${jobId} was removed from the queue before it ran`)));
       await events.waitUntilReady();
-      return events;
-    })();
-    return this.#events;
+    })().catch(() => {});
+    return this.#listening;
+  }
+
+  /** Waits for the events to be heard, but never longer than a look at the jobs would take. */
+  async #listenedOrLater(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const later = new Promise<void>((resolve) => { timer = setTimeout(resolve, CHECK_EVERY_MS); });
+    await Promise.race([this.#listen(), later]);
+    clearTimeout(timer);
   }
 
   #wait(id: string): Promise<JobOutcome> {
@@ -257,7 +280,7 @@ export class RestoreQueue {
       waiter = { promise, resolve, reject };
       this.#waiters.set(id, waiter);
       this.#checking ??= setInterval(() => { for (const waiting of this.#waiters.keys()) void this.#check(waiting); }, CHECK_EVERY_MS);
-      void this.#listen().then(() => this.#check(id), () => {});
+      void this.#listen().then(() => this.#check(id));
     }
     return waiter.promise;
   }

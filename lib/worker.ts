@@ -197,7 +197,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const runner = new JobRunner(engine, redis, keys, gate, settings);
   let depthQueue: Queue | undefined;
   const metrics = new WorkerMetrics(async () => {
-    depthQueue ??= new (bullmq().Queue)(settings.queue, { connection: bullConnection(settings.connection, false), prefix: settings.prefix });
+    depthQueue ??= new (bullmq().Queue)(settings.queue, { connection: bullConnection(settings.connection, { waitForever: false, closed: () => closing !== undefined }), prefix: settings.prefix });
     return await depthQueue.getJobCounts(...(['waiting', 'active', 'delayed', 'prioritized'] satisfies DepthState[])) as Partial<Record<DepthState, number>>;
   });
   const stopCounting = engine.onBatch((faces) => metrics.batch(faces));
@@ -210,7 +210,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       throw jobError(error);
     }
   }, {
-    connection: bullConnection(settings.connection, true),
+    connection: bullConnection(settings.connection, { waitForever: true }),
     prefix: settings.prefix,
     name: settings.name,
     concurrency: settings.concurrency,

@@ -8,6 +8,7 @@
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -49,6 +50,15 @@ function batchOf(line: string): string[] {
 function redisImage(result: QueuedRestoration): Buffer {
   assert.equal(result.where, 'redis');
   return (result as Extract<QueuedRestoration, { where: 'redis' }>).image;
+}
+
+/** A loopback port nothing listens on. */
+async function unusedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
 
 /** Settles within `ms` or fails the test: nothing here may wait for ever. */
@@ -113,6 +123,19 @@ describe('the restore queue (BullMQ on Redis)', function () {
     assert.throws(() => new RestoreQueue({ connection: 'http://127.0.0.1:1', name: 'x' }), (error: DifFaceError) => error.code === 'EARG');
     assert.deepEqual(await refusing.counts(), { waiting: 0, prioritized: 0, delayed: 0, active: 0, completed: 0, failed: 0 });
     assert.deepEqual([...PERMANENT_CODES].sort(), ['EABORT', 'EARG', 'EIMAGE', 'EOUTPUT']);
+  });
+
+  it('tells a client that Redis cannot be reached, with EQUEUE naming it, within seconds', async function () {
+    const port = await unusedPort();
+    const stranded = new RestoreQueue({ connection: `redis://127.0.0.1:${port}`, name: 'nowhere' });
+    const started = Date.now();
+    await rejectsWith(within(stranded.add(faces[0] as Buffer, { seed: 1 }), 30_000, 'adding without Redis'), 'EQUEUE',
+      new RegExp(`adding a job to queue 'nowhere': Redis at redis://127\\.0\\.0\\.1:${port} failed .*check that it is running`));
+    assert.ok(Date.now() - started < 20_000, `told after ${Date.now() - started} ms`);
+    const waited = stranded.job('some-id').result();
+    waited.catch(() => {});  // it rejects during close(), before it is looked at below
+    await within(stranded.close(), 10_000, 'closing without Redis');
+    await rejectsWith(waited, 'EQUEUE', /RestoreQueue was closed while it was waited for/);
   });
 
   it('completes 20 jobs on 2 workers, one killed with SIGKILL mid-batch: each once, each equal to a local restore', async function () {
