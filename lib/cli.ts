@@ -4,6 +4,7 @@
  *
  *   difface restore <files or folders...> -o OUT [--aligned] [options]
  *   difface serve [--port P] [--models DIR] [--max-batch B] [--max-queue Q]
+ *   difface worker --redis URL --queue NAME [--models DIR] [--max-batch B] [--concurrency C]
  *   difface models fetch [--only GROUPS] [--dir DIR] [--mirror URL | --from DIR] [--manifest FILE]
  *   difface convert --unet U.pth --backbone B.pth [--config C | --architecture DIR] [--out DIR]
  *   difface doctor [--json]
@@ -15,6 +16,7 @@ import { modelsCommand } from './cli-models';
 import { UsageError } from './cli-options';
 import { restoreCommand } from './cli-restore';
 import { serveCommand } from './cli-serve';
+import { workerCommand } from './cli-worker';
 import { convertCheckpoints } from './convert';
 import { formatDoctorReport, doctorReport } from './doctor';
 import { DifFaceError } from './errors';
@@ -53,6 +55,16 @@ const USAGE = `Usage:
       127.0.0.1:8080 by default. Concurrent requests share batches of up to B faces (8);
       past Q waiting requests (1024) it answers 503. SIGINT or SIGTERM finish the requests
       in flight, then exit.
+  difface worker --redis URL --queue NAME [--models DIR] [--device D] [--dtype T] [--threads N]
+        [--max-batch B] [--concurrency C] [--prefix P] [--name N] [--lock-duration S]
+        [--stalled-interval S] [--metrics-port P] [--metrics-host H]
+      Takes restore jobs from the BullMQ queue NAME on Redis (added by RestoreQueue in the
+      API, from any machine) and runs the jobs it takes together as one batch of up to B
+      faces (8), each with its own seed. It holds up to C jobs at once (default B). Progress
+      is reported per step; results are kept in Redis or written where the job says. A
+      worker that dies loses its jobs to the others after --lock-duration (30 s; looked for
+      every --stalled-interval, 30 s). --metrics-port serves GET /metrics (Prometheus) and
+      GET /healthz. SIGTERM or SIGINT take no new jobs, finish the ones held, then exit.
   difface models fetch [--only restoration|photos|inpainting] [--dir DIR] [--mirror URL]
         [--from DIR] [--manifest FILE] [--timeout S] [--json]
       Downloads the published weights into the user cache
@@ -151,6 +163,8 @@ export async function main(argv: string[]): Promise<number> {
         return await restoreCommand(rest);
       case 'serve':
         return await serveCommand(rest);
+      case 'worker':
+        return await workerCommand(rest);
       case 'convert':
         return await convertCommand(rest);
       case 'models':

@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   EDETECT: 'finding faces in a photo is not available here (no dlib), or failed',
   EFETCH: 'a model file could not be downloaded or imported (network, server, time-out, missing file)',
   ECHECKSUM: "a downloaded or imported file's size or sha256 differs from the manifest's (the file was removed)",
+  EQUEUE: 'the job queue failed: Redis cannot be reached, or a job, its image or its result is no longer there',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Brings a fresh clone to a buildable, testable state, then builds it:
-//   1. system packages (python3 with venv, cmake, a C++ compiler, dlib for whole photos):
+//   1. system packages (python3 with venv, cmake, a C++ compiler, dlib for whole photos,
+//      redis-server for the queue tests):
 //      installed with apt-get when running as root, otherwise the exact command is printed;
 //   2. the project's PyTorch, torch 2.13 CPU with numpy and pyyaml, in .venv/ (git-ignored;
 //      scripts/torch-env.js), unless DIFFACE_PYTHON names a python to use instead;
@@ -45,6 +46,8 @@ const requirements = [
       fs.existsSync('/usr/include/dlib'),
     packages: ['libdlib-dev', 'libdlib-data', 'libblas-dev', 'liblapack-dev'],
   },
+  // The queue tests start their own Redis on loopback; the package itself never needs one here.
+  { what: 'redis-server (the job queue tests)', ok: () => succeeds('redis-server', ['--version']), packages: ['redis-server'] },
 ];
 
 function ensureSystemPackages() {
