@@ -123,13 +123,13 @@ def export(config, out_dir, description):
     unet_side, backbone_side = probe_sizes(config)
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(2, config["unet_config"]["in_channels"], unet_side, unet_side, generator=generator)
-    lq = torch.rand(1, config["backbone_config"].get("in_chans", 3), backbone_side, backbone_side, generator=generator)
+    lq = torch.rand(1, configs.backbone_channels(config), backbone_side, backbone_side, generator=generator)
     unet_parameters = export_one(unet, os.path.join(out_dir, "unet.pt"), (x, torch.tensor([10.0, 500.0])), "UNet")
     backbone_parameters = export_one(backbone, os.path.join(out_dir, "backbone.pt"), (lq,), "backbone")
-    sampling = config["sampling"]
     card = {
         "format": FORMAT,
         "version": VERSION,
+        "task": configs.task_of(config),
         "description": description,
         "networks": {
             "unet": entry(out_dir, "unet.pt", unet_parameters, config["unet_config"]),
@@ -137,8 +137,7 @@ def export(config, out_dir, description):
         },
         "diffusion": config["diffusion_config"],
         "schedule": configs.schedule_settings(config["diffusion_config"]),
-        "sampling": {"startStep": int(sampling["start_step"]), "eta": float(sampling["eta"]),
-                     "imageSize": int(sampling["image_size"])},
+        "sampling": configs.sampling_settings(config),
         "export": {
             "torch": torch.__version__,
             "python": platform.python_version(),
