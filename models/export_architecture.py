@@ -151,16 +151,25 @@ def export(config, out_dir, description):
     return card
 
 
+PUBLISHED_DESCRIPTIONS = {
+    "restoration": "The published DifFace restoration networks (iddpm_ffhq512_ema500000.pth and "
+                   "swinir_restoration512_L1.pth), without their weights",
+    "inpainting": "The published DifFace inpainting networks (iddpm_ffhq256_ema750000.pth and "
+                  "lama_inpainting256.pth), without their weights",
+}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Export weight-less DifFace architectures for the difface engine.")
     parser.add_argument("--config", help="published sampling YAML, or JSON with unet_config, backbone_config, "
                                          "diffusion_config; the published configuration when left out")
+    parser.add_argument("--task", choices=configs.TASKS, default="restoration",
+                        help="without --config: which published configuration (default restoration)")
     parser.add_argument("--out", required=True, help="folder to write unet.pt, backbone.pt and architecture.json to")
     args = parser.parse_args(argv)
     try:
-        config = configs.load(args.config)
-        description = ("The published DifFace restoration networks (iddpm_ffhq512_ema500000.pth and "
-                       "swinir_restoration512_L1.pth), without their weights" if args.config is None
+        config = configs.load(args.config) if args.config is not None else configs.published(args.task)
+        description = (PUBLISHED_DESCRIPTIONS[args.task] if args.config is None
                        else "DifFace networks of " + os.path.basename(args.config) + ", without their weights")
         card = export(config, args.out, description)
     except ConvertError as error:
