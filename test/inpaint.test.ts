@@ -7,9 +7,9 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { DifFace, Tensor } from 'difface';
+import { DifFace, Tensor, fetchModels } from 'difface';
 
-import { runPython, tempDir, testPyDir } from './helpers/env';
+import { modelsDir, runPython, tempDir, testPyDir } from './helpers/env';
 import { rejectsWith } from './helpers/errors';
 import { smallInpainting, smallModelDir } from './helpers/fixtures';
 import { Array32, batchSlice, maxAbsDiff, readNpy } from './helpers/npy';
@@ -151,6 +151,47 @@ describe('inpainting (small random checkpoints, against the eager sampler)', fun
       assert.ok(steps >= 2 && steps < 10, `stopped after ${steps} steps`);
     } finally {
       image.dispose();
+    }
+  });
+
+  it('fetched published files fill the weight-less inpainting architectures natively, in their own model directory', async function () {
+    const { checkpoints } = await smallInpainting();
+    const config = path.join(checkpoints, 'config.json');
+    // The same weights (same seed) in the published forms: wrapped in state_dict, with DDP's prefixes.
+    const files = tempDir('published-inpainting');
+    runPython(path.join(modelsDir, 'random_checkpoint.py'), ['--config', config, '--out', files, '--seed', '16', '--published-names',
+      '--style', 'ddp-wrapped']);
+    const architecture = path.join(tempDir('arch'), 'inpainting');
+    runPython(path.join(modelsDir, 'export_architecture.py'), ['--config', config, '--out', architecture]);
+    const manifest = path.join(tempDir('manifest'), 'manifest.json');
+    const entry = (name: string) => ({ name, group: 'inpainting', url: `https://example.invalid/${name}`, bytes: null, sha256: null,
+      unwrap: ['state_dict'], stripPrefix: 'module.' });
+    fs.writeFileSync(manifest, JSON.stringify({
+      format: 'difface-manifest', version: 1,
+      groups: {
+        restoration: { description: 'not fetched here', default: true, architecture: null, networks: {} },
+        inpainting: { description: 'test', default: false, architecture, modelDir: 'inpainting',
+          networks: { unet: 'iddpm_ffhq256_ema750000.pth', backbone: 'lama_inpainting256.pth' } },
+      },
+      files: [entry('iddpm_ffhq256_ema750000.pth'), entry('lama_inpainting256.pth')],
+    }));
+    const dir = tempDir('fetched');
+    const result = await fetchModels({ only: 'inpainting', from: files, manifest, dir });
+    assert.equal(result.card, undefined, 'no restoration networks were fetched');
+    assert.equal(result.models.inpainting?.dir, path.join(dir, 'inpainting'));
+    assert.equal(result.models.inpainting?.card.task, 'inpainting');
+    const published = await DifFace.load(path.join(dir, 'inpainting'));
+    const input = toTensor(eager('lama_in'));
+    try {
+      assert.equal(published.card.kind, 'published');
+      assert.ok(maxAbsDiff(await valuesOf(published.estimate(input)), eager('lama_out').data) <= CALL_TOLERANCE);
+      const x = toTensor(eager('step_x'));
+      const [a, b] = [await valuesOf(published.unet(x, [3, 700])), await valuesOf(engine.unet(x, [3, 700]))];
+      x.dispose();
+      assert.ok(maxAbsDiff(a, b) <= CALL_TOLERANCE);
+    } finally {
+      input.dispose();
+      published.dispose();
     }
   });
 
