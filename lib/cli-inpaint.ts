@@ -239,7 +239,7 @@ export async function inpaintCommand(argv: string[]): Promise<number> {
     const seed = BigInt(args.seed ?? randomSeed());
     const jobs = await checkedJobs(files, args, outcomes);
     const stems = outputStems(jobs.map((job) => job.input), args.output);
-    const progress = new Progress(jobs.length, 'faces');
+    const progress = new Progress(jobs.length, 'faces', 'inpainted');
     const batchSize = args.batch ?? defaultBatchSize(engine.device);
     for (let start = 0; start < jobs.length && !controller.signal.aborted; start += batchSize) {
       const batch = jobs.slice(start, start + batchSize);
