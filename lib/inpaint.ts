@@ -164,18 +164,11 @@ export async function inpaint(core: EngineCore, image: Tensor, options: InpaintO
   const input = core.faces(image, 'image');
   const seed = seedOf(options.seed);
   const { tensor: mask } = await holesOf(image, options.mask);
-  let pending: Promise<NativeRequestResult>;
-  try {
-    pending = submit(core, {
-      faces: [input], masks: [Tensor.native(mask, 'mask')], count: input.shape[0] as number, options, seed, estimates: true,
-    });
-  } catch (error) {
-    mask.dispose();
-    throw error;
-  }
   let result: NativeRequestResult;
   try {
-    result = await pending;
+    result = await submit(core, {
+      faces: [input], masks: [Tensor.native(mask, 'mask')], count: input.shape[0] as number, options, seed, estimates: true,
+    });
   } catch (error) {
     mask.dispose();
     throw error;
