@@ -114,8 +114,9 @@ export function parseInpaintArgs(argv: string[]): InpaintArgs {
 export function inpaintingModelsDir(given: string | undefined): string {
   const dir = given ?? process.env.DIFFACE_INPAINTING_MODELS ?? path.join(userModelsDir(), 'inpainting');
   if (given === undefined && !fs.existsSync(path.join(dir, MODEL_CARD))) {
-    throw new DifFaceError('EMODELDIR', `no inpainting models in '${dir}'; give --models DIR, a model directory made by ` +
-      "'difface convert --config C' with an inpainting configuration (such as the published difface_inpainting_lama256.yaml)");
+    throw new DifFaceError('EMODELDIR', `no inpainting models in '${dir}'; get the published ones with 'difface models fetch ` +
+      "--only inpainting', or give --models DIR, a model directory made by 'difface convert --config C' with an inpainting " +
+      'configuration (such as the published difface_inpainting_lama256.yaml)');
   }
   return dir;
 }
@@ -231,6 +232,11 @@ export async function inpaintCommand(argv: string[]): Promise<number> {
   const modelDir = inpaintingModelsDir(args.models);
   prepareOutputFolder(args.output);
   const engine = await DifFace.load(modelDir, { device: args.device });
+  if (engine.card.task !== 'inpainting') {
+    engine.dispose();
+    throw new DifFaceError('EMODELDIR', `'${modelDir}' holds networks for ${engine.card.task}, not inpainting; give --models ` +
+      "an inpainting model directory ('difface models fetch --only inpainting' makes one)");
+  }
   const controller = new AbortController();
   const stop = (): void => controller.abort();
   process.once('SIGINT', stop);

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
 
-import { faceFindingAvailable } from 'difface';
+import { demoModelsDir, faceFindingAvailable } from 'difface';
 
 import { imagesDir, repoRoot, tempDir } from './helpers/env';
 import { smallInpainting } from './helpers/fixtures';
@@ -168,11 +168,14 @@ describe('difface inpaint', function () {
     }
   });
 
-  it('says how to get inpainting models when none are given, and refuses --mask with --masks', async function () {
+  it('says how to get inpainting models when none are given or the models restore, and refuses --mask with --masks', async function () {
     const out = path.join(tempDir('none'), 'out');
     const missing = await difface(['inpaint', testFaces[0] as string, '-o', out]);
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /no inpainting models in .*; give --models DIR/);
+    assert.match(missing.stderr, /no inpainting models in .*; get the published ones with 'difface models fetch --only inpainting', or give --models DIR/);
+    const restoration = await difface(['inpaint', testFaces[0] as string, '-o', out, '--models', demoModelsDir()]);
+    assert.equal(restoration.code, 1);
+    assert.match(restoration.stderr, /holds networks for restoration, not inpainting; give --models an inpainting model directory/);
     const both = await difface(['inpaint', testFaces[0] as string, '-o', out, '--mask', 'a.png', '--masks', 'dir']);
     assert.equal(both.code, 2);
     assert.match(both.stderr, /give either --mask .* or --masks/);
