@@ -127,33 +127,40 @@ interface Submission {
 }
 
 /** Queues faces and their masks through the engine; the request takes both when it is made. */
-function submit(core: EngineCore, submission: Submission): Promise<NativeRequestResult> {
+function submit(core: EngineCore, submission: Submission, control?: CallControl): Promise<NativeRequestResult> {
   const { startStep, eta } = core.sampling(submission.options);
   const gamma = is.gamma(submission.options.gamma ?? core.card.sampling.gamma ?? 0.5);
-  const control = new CallControl(submission.options.onStep, submission.options.signal);
+  const calls = control ?? new CallControl(submission.options.onStep, submission.options.signal);
   const request = new (native().NativeRequest)({
     faces: submission.faces, masks: submission.masks, gamma, seed: submission.seed, eta,
-    estimates: submission.estimates, cancel: control.token,
+    estimates: submission.estimates, cancel: calls.token,
   });
   const side = core.card.sampling.imageSize;
-  return core.queue.submit({ request, faces: submission.count, height: side, width: side, startStep, control });
+  return core.queue.submit({ request, faces: submission.count, height: side, width: side, startStep, control: calls });
 }
 
-/** The holes of `image` as a tensor: the caller's mask, checked, or the image's black pixels. */
-async function holesOf(image: Tensor, mask: Tensor | undefined): Promise<{ holes: Float32Array; tensor: Tensor<'float32'> }> {
+/** The image's black pixels as its holes: read before the call is queued. */
+async function blackHoleMask(image: Tensor): Promise<Tensor<'float32'>> {
   const [batch, , height, width] = image.shape as unknown as [number, number, number, number];
-  if (mask === undefined) {
-    const holes = blackHoles(await image.toFloat32(), height * width, batch);
-    requireHoles(holes, batch, (b) => `face ${b} of the image`, 'give a mask, or make the missing pixels exactly 0 in all three channels');
-    return { holes, tensor: Tensor.fromFloat32(holes, [batch, 1, height, width]) };
-  }
+  const holes = blackHoles(await image.toFloat32(), height * width, batch);
+  requireHoles(holes, batch, (b) => `face ${b} of the image`, 'give a mask, or make the missing pixels exactly 0 in all three channels');
+  return Tensor.fromFloat32(holes, [batch, 1, height, width]);
+}
+
+/** A caller's mask, binary. Its shape is checked before the call is queued; its holes while it waits. */
+function checkMaskShape(image: Tensor, mask: Tensor): void {
+  const [batch, , height, width] = image.shape as unknown as [number, number, number, number];
   const shape = Tensor.native(mask, 'mask').shape;
   if (shape.length !== 4 || shape[0] !== batch || shape[1] !== 1 || shape[2] !== height || shape[3] !== width) {
     throw is.invalidParameterError('mask', `a tensor of shape [${batch}, 1, ${height}, ${width}], the image's batch and size`, shape);
   }
+}
+
+async function binaryMask(mask: Tensor): Promise<Tensor<'float32'>> {
   const holes = await mask.toFloat32();
+  const batch = mask.shape[0] as number;
   requireHoles(holes, batch, (b) => `the mask of face ${b}`, 'mark the missing pixels with nonzero values');
-  return { holes, tensor: Tensor.fromFloat32(holes.map((v) => (v !== 0 ? 1 : 0)), [batch, 1, height, width]) };
+  return Tensor.fromFloat32(holes.map((v) => (v !== 0 ? 1 : 0)), mask.shape);
 }
 
 export function inpaint(core: EngineCore, image: Tensor, options?: InpaintOptions & { returnEstimate?: false }): Promise<Tensor<'float32'>>;
@@ -163,12 +170,35 @@ export async function inpaint(core: EngineCore, image: Tensor, options: InpaintO
   core.requireTask('inpainting', 'inpaint');
   const input = core.faces(image, 'image');
   const seed = seedOf(options.seed);
-  const { tensor: mask } = await holesOf(image, options.mask);
+  if (options.mask !== undefined) checkMaskShape(image, options.mask);
+  // With a mask the call is queued at once, so that calls made together batch together (the
+  // engine binarizes masks itself); its holes are checked while it waits, and a mask with
+  // none cancels it. Without one, the holes must be read from the image first.
+  const given = options.mask;
+  const queuedMask = given ?? await blackHoleMask(image);
+  const control = new CallControl(options.onStep, options.signal);
+  let pending: Promise<NativeRequestResult>;
+  try {
+    pending = submit(core, {
+      faces: [input], masks: [Tensor.native(queuedMask, 'mask')], count: input.shape[0] as number, options, seed, estimates: true,
+    }, control);
+  } catch (error) {
+    if (given === undefined) queuedMask.dispose();
+    throw error;
+  }
+  // Awaited below; handled now, so a rejection while the mask is read is never unhandled.
+  pending.catch(() => undefined);
+  let mask: Tensor<'float32'>;
+  try {
+    mask = given === undefined ? queuedMask as Tensor<'float32'> : await binaryMask(given);
+  } catch (error) {
+    control.cancel();
+    await pending.then((result) => disposeAll(result), () => undefined);
+    throw error;
+  }
   let result: NativeRequestResult;
   try {
-    result = await submit(core, {
-      faces: [input], masks: [Tensor.native(mask, 'mask')], count: input.shape[0] as number, options, seed, estimates: true,
-    });
+    result = await pending;
   } catch (error) {
     mask.dispose();
     throw error;
@@ -179,6 +209,10 @@ export async function inpaint(core: EngineCore, image: Tensor, options: InpaintO
   estimate.dispose();
   mask.dispose();
   return inpainted;
+}
+
+function disposeAll(result: NativeRequestResult): void {
+  for (const handle of [...result.restored, ...result.estimates]) Tensor.adopt(handle).dispose();
 }
 
 /** An input decoded with its holes, and what to warn about. */
