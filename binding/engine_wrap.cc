@@ -1,5 +1,7 @@
 #include "engine_wrap.h"
 
+#include <optional>
+
 #include "../cpp/device.h"
 #include "../cpp/errors.h"
 #include "addon_data.h"
@@ -38,6 +40,8 @@ difface::EngineOptions readEngineOptions(Napi::Value value) {
   parsed.dtype = stringField(options, "dtype");
   parsed.threads = static_cast<int>(integerArg(options.Get("threads"), "threads"));
   parsed.schedule = readSchedule(options.Get("schedule"));
+  const Napi::Value channels = options.Get("backboneChannels");
+  if (!channels.IsUndefined()) parsed.backboneChannels = static_cast<int>(integerArg(channels, "backboneChannels"));
   // Tuning: each left out keeps the engine's default.
   const Napi::Value graphs = options.Get("cudaGraphs");
   if (!graphs.IsUndefined()) parsed.cudaGraphs = booleanArg(graphs, "cudaGraphs");
@@ -214,7 +218,19 @@ Napi::Value EngineWrap::Transition(const Napi::CallbackInfo& info) {
   });
 }
 
-// step(x, index, eta, generator | undefined, noise | undefined) -> { previous, predictedX0 }
+// An inpainting step's { y0, holes, gamma }.
+std::optional<difface::KnownPart> knownArg(Napi::Value value) {
+  if (value.IsUndefined()) return std::nullopt;
+  if (!value.IsObject()) throwJs(value.Env(), difface::codes::kInvalidArgument, "known must be { y0, holes, gamma }");
+  Napi::Object spec = value.As<Napi::Object>();
+  difface::KnownPart known;
+  known.y0 = TensorWrap::TensorOf(spec.Get("y0"), "y0");
+  known.holes = TensorWrap::TensorOf(spec.Get("holes"), "holes");
+  known.gamma = numberArg(spec.Get("gamma"), "gamma");
+  return known;
+}
+
+// step(x, index, eta, generator | undefined, noise | undefined, known | undefined) -> { previous, predictedX0 }
 Napi::Value EngineWrap::Step(const Napi::CallbackInfo& info) {
   difface::Engine& engine = engineFor(info.Env());
   torch::Tensor x = TensorWrap::TensorOf(info[0], "x");
@@ -222,8 +238,10 @@ Napi::Value EngineWrap::Step(const Napi::CallbackInfo& info) {
   const double eta = numberArg(info[2], "eta");
   GeneratorWrap* generator = info[3].IsUndefined() ? nullptr : GeneratorWrap::From(info[3], "generator");
   const torch::Tensor noise = info[4].IsUndefined() ? torch::Tensor() : TensorWrap::TensorOf(info[4], "noise");
-  return Job::start(Job::pinning(info, {0, 3, 4}), state_->worker, [&engine, x, index, eta, generator, noise]() -> Settle {
-    difface::StepResult result = engine.step(x, index, eta, noise, generator == nullptr ? nullptr : &generator->generator());
+  const std::optional<difface::KnownPart> known = knownArg(info[5]);
+  return Job::start(Job::pinning(info, {0, 3, 4, 5}), state_->worker, [&engine, x, index, eta, generator, noise, known]() -> Settle {
+    difface::StepResult result = engine.step(x, index, eta, noise, generator == nullptr ? nullptr : &generator->generator(),
+                                             known ? &*known : nullptr);
     return [result](Napi::Env env) mutable -> Napi::Value {
       Napi::Object out = Napi::Object::New(env);
       out.Set("previous", TensorWrap::Wrap(env, std::move(result.previous)));

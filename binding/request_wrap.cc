@@ -25,6 +25,13 @@ RequestWrap::RequestWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Requ
   auto request = std::make_unique<difface::RestoreRequest>();
   Napi::Array list = faces.As<Napi::Array>();
   for (uint32_t i = 0; i < list.Length(); ++i) request->faces.push_back(TensorWrap::TensorOf(list.Get(i), "face"));
+  Napi::Value masks = spec.Get("masks");
+  if (!masks.IsUndefined()) {
+    if (!masks.IsArray()) throwJs(env, difface::codes::kInvalidArgument, "a request's masks must be an array of tensors");
+    Napi::Array maskList = masks.As<Napi::Array>();
+    for (uint32_t i = 0; i < maskList.Length(); ++i) request->masks.push_back(TensorWrap::TensorOf(maskList.Get(i), "mask"));
+    request->gamma = numberArg(spec.Get("gamma"), "gamma");
+  }
   request->seed = seedArg(spec.Get("seed"));
   request->eta = numberArg(spec.Get("eta"), "eta");
   request->wantEstimates = spec.Get("estimates").ToBoolean().Value();

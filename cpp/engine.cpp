@@ -23,6 +23,30 @@ namespace {
 
 std::atomic<int64_t> liveEngines{0};
 
+// An inpainting request has one mask per face, of the face's batch, height and width, and a
+// gamma in [0, 1].
+void checkMasks(const RestoreRequest& request) {
+  if (request.masks.empty()) return;
+  if (request.masks.size() != request.faces.size()) {
+    throw Error(codes::kInvalidArgument, "an inpainting request needs one mask per face: got " +
+                                             std::to_string(request.masks.size()) + " for " +
+                                             std::to_string(request.faces.size()) + " faces");
+  }
+  for (size_t i = 0; i < request.masks.size(); ++i) {
+    const torch::Tensor& mask = request.masks[i];
+    const torch::Tensor& face = request.faces[i];
+    if (mask.dim() != 4 || face.dim() != 4 || mask.size(1) != 1 || mask.size(0) != face.size(0) ||
+        mask.size(2) != face.size(2) || mask.size(3) != face.size(3)) {
+      throw Error(codes::kInvalidArgument, "each mask must have shape [" + std::to_string(face.size(0)) + ", 1, " +
+                                               std::to_string(face.size(2)) + ", " + std::to_string(face.size(3)) +
+                                               "], its face's batch and size, got " + c10::str(mask.sizes()));
+    }
+  }
+  if (!(request.gamma >= 0.0 && request.gamma <= 1.0)) {
+    throw Error(codes::kInvalidArgument, "gamma must be between 0 and 1, got " + std::to_string(request.gamma));
+  }
+}
+
 void throwIfCancelled(const CancelCheck& cancelled) {
   if (cancelled && cancelled()) throw Error(codes::kAborted, "the operation was aborted");
 }
@@ -112,6 +136,7 @@ Engine::Engine(const EngineOptions& options)
     : device_(resolveDevice(options.device)),
       dtype_(resolveDtype(options.dtype, device_)),
       jitOptimize_(options.jitOptimize),
+      backboneChannels_(options.backboneChannels),
       schedule_(options.schedule),
       sampler_(schedule_),
       stream_(engineStream(device_)) {
@@ -170,7 +195,7 @@ torch::Tensor Engine::unet(const torch::Tensor& x, const std::vector<double>& t)
 
 torch::Tensor Engine::estimate(const torch::Tensor& lq) {
   Scope scope(*this);
-  torch::Tensor out = (*backbone_)(onDevice(lq, "lq", 3));
+  torch::Tensor out = (*backbone_)(onDevice(lq, "lq", backboneChannels_));
   scope.finish();
   return out;
 }
@@ -189,7 +214,7 @@ torch::Tensor Engine::denoise(const torch::Tensor& x, float networkTime) {
 }
 
 StepResult Engine::step(const torch::Tensor& x, int64_t index, double eta, const torch::Tensor& noise,
-                        at::Generator* generator) {
+                        at::Generator* generator, const KnownPart* known) {
   Scope scope(*this);
   sampler_.checkIndex(index);
   Sampler::checkEta(eta);
@@ -199,11 +224,34 @@ StepResult Engine::step(const torch::Tensor& x, int64_t index, double eta, const
   if (z.defined() && z.sizes() != input.sizes()) {
     throw Error(codes::kInvalidArgument, "noise must have the shape of x, " + c10::str(input.sizes()) + ", got " + c10::str(z.sizes()));
   }
+  KnownPart part;
+  if (known != nullptr) part = knownOnDevice(*known, input);
   const torch::Tensor out = denoise(input, schedule_.networkTime(index));
   const torch::Tensor eps = out.narrow(1, 0, input.size(1));
-  StepResult result = z.defined() ? sampler_.step(input, eps, index, eta, z) : sampler_.step(input, eps, index, eta, *generator);
+  const torch::Tensor draw = z.defined() ? z : standardNormalLike(input, *generator);
+  StepResult result = known != nullptr ? sampler_.inpaintStep(input, eps, index, eta, part, draw)
+                                       : sampler_.step(input, eps, index, eta, draw);
   scope.finish();
   return result;
+}
+
+KnownPart Engine::knownOnDevice(const KnownPart& known, const torch::Tensor& x) const {
+  KnownPart part;
+  part.y0 = onDevice(known.y0, "y0", x.size(1));
+  part.holes = onDevice(known.holes, "holes", 1);
+  part.gamma = known.gamma;
+  const bool fits = part.y0.sizes() == x.sizes() && part.holes.size(0) == x.size(0) &&
+                    part.holes.size(2) == x.size(2) && part.holes.size(3) == x.size(3);
+  if (!fits) {
+    throw Error(codes::kInvalidArgument, "y0 must have the shape of x, " + c10::str(x.sizes()) + ", and holes [" +
+                                             std::to_string(x.size(0)) + ", 1, " + std::to_string(x.size(2)) + ", " +
+                                             std::to_string(x.size(3)) + "]; got " + c10::str(part.y0.sizes()) +
+                                             " and " + c10::str(part.holes.sizes()));
+  }
+  if (!(part.gamma >= 0.0 && part.gamma <= 1.0)) {
+    throw Error(codes::kInvalidArgument, "gamma must be between 0 and 1, got " + std::to_string(part.gamma));
+  }
+  return part;
 }
 
 void Engine::runChains(std::vector<ChainControl>& controls, int64_t startStep) {
@@ -252,7 +300,10 @@ void Engine::restoreRequests(const std::vector<RestoreRequest*>& requests, int64
   sampler_.checkStartStep(startStep);
   if (requests.empty()) throw Error(codes::kInvalidArgument, "there are no requests to restore");
   if (height < 1 || width < 1) throw Error(codes::kInvalidArgument, "the batch's size must be at least 1 x 1");
-  for (RestoreRequest* request : requests) Sampler::checkEta(request->eta);
+  for (RestoreRequest* request : requests) {
+    Sampler::checkEta(request->eta);
+    checkMasks(*request);
+  }
   std::vector<at::Generator> generators;
   for (RestoreRequest* request : requests) generators.push_back(generator(request->seed));
   std::vector<ChainControl> controls(requests.size());
@@ -274,7 +325,8 @@ void Engine::restoreRequests(const std::vector<RestoreRequest*>& requests, int64
     // state of the chain inherits the estimate's layout, so this call alone makes the
     // request's draws what they are when it runs by itself. The backbone is a small part
     // of a restore; the UNet, called at every step, is still shared.
-    const torch::Tensor estimate = (*backbone_)(gather(request.faces, height, width));
+    const torch::Tensor estimate = request.masks.empty() ? (*backbone_)(gather(request.faces, height, width))
+                                                         : startInpainting(request, height, width, control.chain.known);
     if (request.wantEstimates) request.estimates = scatter(estimate, request.faces);
     control.chain.x = sampler_.transition(estimate, startStep, generators[r]);
   }
@@ -286,9 +338,35 @@ void Engine::restoreRequests(const std::vector<RestoreRequest*>& requests, int64
       request.estimates.clear();
     } else {
       request.restored = scatter(Sampler::toUnitRange(controls[r].chain.x), request.faces);
+      if (!request.masks.empty()) request.restored = keepKnown(request.restored, request);
     }
   }
   scope.finish();
+}
+
+torch::Tensor Engine::startInpainting(const RestoreRequest& request, int64_t height, int64_t width, KnownPart& known) {
+  const torch::Tensor image = gather(request.faces, height, width);
+  std::vector<torch::Tensor> masks;
+  for (const torch::Tensor& mask : request.masks) {
+    // Every pixel that a hole pixel reaches through the resize is a hole at the networks' size.
+    masks.push_back(bicubic(onDevice(mask, "mask", 1).ne(0).to(c10::kFloat), height, width).ne(0).to(c10::kFloat));
+  }
+  known.holes = masks.size() == 1 ? masks.front() : torch::cat(masks, 0);
+  // The estimator sees the holes filled with 0, as the published tool's inputs have them.
+  const torch::Tensor filled = image * (1.0 - known.holes);
+  known.y0 = (filled - 0.5) / 0.5;
+  known.gamma = request.gamma;
+  return (*backbone_)(torch::cat({filled, known.holes}, 1));
+}
+
+std::vector<torch::Tensor> Engine::keepKnown(const std::vector<torch::Tensor>& restored, const RestoreRequest& request) {
+  std::vector<torch::Tensor> kept;
+  for (size_t i = 0; i < restored.size(); ++i) {
+    const torch::Tensor holes = request.masks[i].to(restored[i].device()).ne(0).to(c10::kFloat);
+    const torch::Tensor face = request.faces[i].to(restored[i].device(), c10::kFloat);
+    kept.push_back(restored[i] * holes + face * (1.0 - holes));
+  }
+  return kept;
 }
 
 torch::Tensor Engine::gather(const std::vector<torch::Tensor>& faces, int64_t height, int64_t width) const {

@@ -30,6 +30,9 @@ struct EngineOptions {
   std::string dtype = "float32";
   int threads = 0;  // intra-op threads; 0 keeps libtorch's default (one per core)
   ScheduleConfig schedule;
+  // The channels the backbone takes: 3 (a face) for restoration, 4 (a face and its hole mask)
+  // for the inpainting estimator.
+  int backboneChannels = 3;
   // Tuning. The engine reads no environment variables itself (its worker must not call
   // getenv while the main thread may set variables); lib/ reads DIFFACE_* into these.
   bool cudaGraphs = true;        // replay the UNet as CUDA graphs
@@ -60,6 +63,11 @@ struct RestoreRequest {
   // Faces in [0, 1], each [b, 3, h, w] of any size: resized to the batch's size for the
   // networks and back to its own size afterwards.
   std::vector<torch::Tensor> faces;
+  // Inpainting: one mask per face, [b, 1, h, w] at the face's size, nonzero where the face is
+  // missing. With masks the backbone is the inpainting estimator and each step refines its
+  // x-hat_0 towards the known pixels with weight `gamma`; the known pixels come back as they were.
+  std::vector<torch::Tensor> masks;
+  double gamma = 0.0;
   uint64_t seed = 0;
   double eta = 0.0;
   bool wantEstimates = false;
@@ -92,7 +100,9 @@ class Engine {
   // One reverse step from respaced index i: x_i -> x_{i-1}, both in [-1, 1], and the x-hat_0
   // predicted on the way. The step's noise z is `noise` when it is defined, else a draw from
   // `generator`.
-  StepResult step(const torch::Tensor& x, int64_t index, double eta, const torch::Tensor& noise, at::Generator* generator);
+  // With `known` (inpainting), the step is Sampler::inpaintStep; its tensors are at x's size.
+  StepResult step(const torch::Tensor& x, int64_t index, double eta, const torch::Tensor& noise, at::Generator* generator,
+                  const KnownPart* known = nullptr);
   // The reverse loop from x_N; returns faces in [0, 1].
   torch::Tensor reverse(const torch::Tensor& xN, const ReverseRequest& request, at::Generator& generator);
   // Several callers' requests through the networks together, at height x width: a backbone
@@ -123,6 +133,7 @@ class Engine {
  private:
   torch::Tensor onDevice(const torch::Tensor& tensor, const char* what, int64_t channels) const;
   torch::Tensor denoise(const torch::Tensor& x, float networkTime);
+  KnownPart knownOnDevice(const KnownPart& known, const torch::Tensor& x) const;
   // The reverse loop over chains, with pacing, progress and cancellation per chain.
   struct ChainControl {
     Chain chain;
@@ -133,11 +144,16 @@ class Engine {
   // A request's faces as one batch at height x width, and a batch back at each face's size.
   torch::Tensor gather(const std::vector<torch::Tensor>& faces, int64_t height, int64_t width) const;
   static std::vector<torch::Tensor> scatter(const torch::Tensor& batch, const std::vector<torch::Tensor>& faces);
+  // An inpainting request's estimate, and what its chain knows, at height x width.
+  torch::Tensor startInpainting(const RestoreRequest& request, int64_t height, int64_t width, KnownPart& known);
+  // Faces restored at their own sizes with their known pixels put back.
+  static std::vector<torch::Tensor> keepKnown(const std::vector<torch::Tensor>& restored, const RestoreRequest& request);
   class Scope;
 
   c10::Device device_;
   c10::ScalarType dtype_;
   bool jitOptimize_;
+  int64_t backboneChannels_;
   Schedule schedule_;
   Sampler sampler_;
   std::unique_ptr<DiffusionUNet> unet_;

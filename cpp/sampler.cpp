@@ -86,9 +86,35 @@ StepResult Sampler::step(const torch::Tensor& x, const torch::Tensor& eps, int64
   const StepCoefficients c = coefficients(t, eta);
   StepResult result;
   result.predictedX0 = (x * c.recipSqrtAlphaBar - eps * c.recipSqrtAlphaBarM1).clamp(-1.0, 1.0);
-  const torch::Tensor mean = result.predictedX0 * c.sqrtAlphaBarPrev + eps * c.epsScale;
-  result.previous = t == 0 ? mean : mean + noise * c.sigma;
+  result.previous = next(result.predictedX0, eps, c, t, noise);
   return result;
+}
+
+torch::Tensor Sampler::next(const torch::Tensor& predictedX0, const torch::Tensor& eps, const StepCoefficients& c,
+                            int64_t t, const torch::Tensor& noise) {
+  const torch::Tensor mean = predictedX0 * c.sqrtAlphaBarPrev + eps * c.epsScale;
+  return t == 0 ? mean : mean + noise * c.sigma;
+}
+
+torch::Tensor Sampler::refine(const torch::Tensor& predictedX0, const KnownPart& known) {
+  // Autograd's order: mse's gradient 2 (x - y) times the weight (1 - holes), then times gamma.
+  const torch::Tensor gradient = (predictedX0 - known.y0) * 2.0 * (1.0 - known.holes);
+  return predictedX0 - gradient * known.gamma;
+}
+
+StepResult Sampler::inpaintStep(const torch::Tensor& x, const torch::Tensor& eps, int64_t t, double eta,
+                                const KnownPart& known, const torch::Tensor& noise) const {
+  const StepCoefficients c = coefficients(t, eta);
+  StepResult result;
+  const torch::Tensor clipped = (x * c.recipSqrtAlphaBar - eps * c.recipSqrtAlphaBarM1).clamp(-1.0, 1.0);
+  result.predictedX0 = known.gamma > 0.0 ? refine(clipped, known).clamp(-1.0, 1.0) : clipped;
+  result.previous = next(result.predictedX0, eps, c, t, noise);
+  return result;
+}
+
+StepResult Sampler::inpaintStep(const torch::Tensor& x, const torch::Tensor& eps, int64_t t, double eta,
+                                const KnownPart& known, at::Generator& generator) const {
+  return inpaintStep(x, eps, t, eta, known, standardNormalLike(x, generator));
 }
 
 StepResult Sampler::step(const torch::Tensor& x, const torch::Tensor& eps, int64_t t, double eta,
@@ -116,7 +142,9 @@ void Sampler::reverse(const std::vector<Chain*>& chains, int64_t startStep, cons
       const int64_t batch = chain->x.size(0);
       // The first channels are epsilon-hat; a learned-variance network adds as many more, unused here.
       const torch::Tensor eps = out.narrow(0, offset, batch).narrow(1, 0, chain->x.size(1));
-      chain->x = step(chain->x, eps, t, chain->eta, *chain->generator).previous;
+      chain->x = chain->known.y0.defined()
+                     ? inpaintStep(chain->x, eps, t, chain->eta, chain->known, *chain->generator).previous
+                     : step(chain->x, eps, t, chain->eta, *chain->generator).previous;
       offset += batch;
     }
     if (observer) observer(startStep - t, startStep, schedule_.timestep(t));

@@ -25,6 +25,14 @@ using Denoiser = std::function<torch::Tensor(const torch::Tensor& x, float netwo
 // or mark chains aborted to drop them from the rest of the loop.
 using StepObserver = std::function<void(int64_t done, int64_t total, int64_t timestep)>;
 
+// What inpainting knows of the image: the known pixels and where the holes are, at the
+// networks' size, and how hard each step's x-hat_0 is pulled towards the known pixels.
+struct KnownPart {
+  torch::Tensor y0;     // [B, C, H, W]: the image in [-1, 1] (its holes' values are never used)
+  torch::Tensor holes;  // [B, 1, H, W]: 1 where the image is missing, 0 where it is known
+  double gamma = 0.0;   // weight of the masking regularizer, in [0, 1]
+};
+
 // One caller's reverse chain inside a shared batch. Each chain draws its noise from its own
 // generator with its own shape, so it computes what it would compute alone; only the
 // network call is shared.
@@ -33,6 +41,7 @@ struct Chain {
   at::Generator* generator = nullptr;
   double eta = 0.0;
   bool aborted = false;          // set by the observer; the chain then leaves the batch
+  KnownPart known;               // set for inpainting: each step is then inpaintStep()
 };
 
 // The float32 numbers one reverse step applies, rounded exactly where the published code
@@ -81,6 +90,22 @@ class Sampler {
   StepResult step(const torch::Tensor& x, const torch::Tensor& eps, int64_t t, double eta, const torch::Tensor& noise) const;
   StepResult step(const torch::Tensor& x, const torch::Tensor& eps, int64_t t, double eta, at::Generator& generator) const;
 
+  // The masking regularizer's update of x-hat_0 (DifFace, inpainting): one gradient step of
+  //   gamma * R(x-hat_0),  R = sum((1 - holes) * (x-hat_0 - y0)^2),
+  // which has the closed form
+  //   x-hat_0' = x-hat_0 - 2 gamma (1 - holes) (x-hat_0 - y0),
+  // multiplied in the order autograd multiplies, so that it equals the published autograd
+  // step bit for bit (for gamma = 0.5: x-hat_0 - (1 - holes)(x-hat_0 - y0)).
+  static torch::Tensor refine(const torch::Tensor& predictedX0, const KnownPart& known);
+
+  // One DDIM step for inpainting: as step(), but x-hat_0 is clipped, refined, clipped again
+  // before it enters x_{t-1}; epsilon-hat stays the network's raw output. The overload with a
+  // generator draws z as step() does.
+  StepResult inpaintStep(const torch::Tensor& x, const torch::Tensor& eps, int64_t t, double eta,
+                         const KnownPart& known, const torch::Tensor& noise) const;
+  StepResult inpaintStep(const torch::Tensor& x, const torch::Tensor& eps, int64_t t, double eta,
+                         const KnownPart& known, at::Generator& generator) const;
+
   // Steps t = N-1 ... 0 (the published loop starts one below the transition's step), for
   // all chains at once: one network call per step on the chains still running, then each
   // chain's own step. Leaves each chain's last state in chain.x.
@@ -91,6 +116,9 @@ class Sampler {
   static torch::Tensor toUnitRange(const torch::Tensor& x);
 
  private:
+  // x_{t-1} from a step's x-hat_0 and epsilon-hat (DDIM eq. 12).
+  static torch::Tensor next(const torch::Tensor& predictedX0, const torch::Tensor& eps, const StepCoefficients& c,
+                            int64_t t, const torch::Tensor& noise);
   torch::Tensor diffuse(const torch::Tensor& x0, int64_t startStep, const torch::Tensor& noise) const;
 
   const Schedule& schedule_;

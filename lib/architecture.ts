@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { DifFaceError } from './errors';
-import type { SamplingDefaults, ScheduleSettings } from './modelcard';
+import type { SamplingDefaults, ScheduleSettings, Task } from './modelcard';
 import { packageRoot } from './native';
 
 export const ARCHITECTURE_CARD = 'architecture.json';
@@ -25,6 +25,8 @@ export interface ArchitectureCard {
   /** The folder it was read from. */
   dir: string;
   description: string;
+  /** Absent in folders exported before inpainting: 'restoration'. */
+  task?: Task;
   networks: Record<string, ArchitectureNetwork>;
   diffusion: Record<string, unknown>;
   schedule: ScheduleSettings;

@@ -79,11 +79,11 @@ function describe(result: FetchResult): string {
         : `no published sum: recorded sha256 ${file.sha256} (checked on every later fetch)`;
     return `${file.name}: ${what}, ${megabytes(file.bytes)} MB, ${sum}`;
   });
-  lines.push(result.card !== undefined
-    ? `models ready in ${result.dir}: difface restore and DifFace.load() use them` +
-      (result.card.unet.parameters > 0 ? ` (UNet ${result.card.unet.parameters.toLocaleString('en')} and backbone ` +
-        `${result.card.backbone.parameters.toLocaleString('en')} parameters, read natively)` : '')
-    : `files in ${result.dir}`);
+  const ready = Object.values(result.models).map(({ dir, card }) =>
+    `models ready in ${dir}: difface ${card.task === 'inpainting' ? 'inpaint' : 'restore'} and DifFace.load() use them` +
+      (card.unet.parameters > 0 ? ` (UNet ${card.unet.parameters.toLocaleString('en')} and ` +
+        `${card.task === 'inpainting' ? 'LaMa' : 'backbone'} ${card.backbone.parameters.toLocaleString('en')} parameters, read natively)` : ''));
+  lines.push(...(ready.length > 0 ? ready : [`files in ${result.dir}`]));
   return lines.join('\n') + '\n';
 }
 

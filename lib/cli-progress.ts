@@ -17,7 +17,7 @@ export class Progress {
   private readonly started = Date.now();
   private done = 0;
 
-  constructor(total: number, private readonly noun: 'faces' | 'photos') {
+  constructor(total: number, private readonly noun: 'faces' | 'photos', private readonly verb = 'restored') {
     if (process.stderr.isTTY !== true) return;
     this.bar = new SingleBar({
       stream: process.stderr,
@@ -42,7 +42,7 @@ export class Progress {
       this.bar.update(this.done, { items: this.done, perItem: `${perItem.toFixed(1)} s/${this.noun === 'faces' ? 'face' : 'photo'}` });
     } else if (item.output !== undefined) {
       const faces = item.faces === undefined ? '' : `, ${item.faces} face${item.faces === 1 ? '' : 's'}`;
-      process.stderr.write(`restored ${item.input} -> ${item.output} (${item.seconds?.toFixed(1)} s${faces})\n`);
+      process.stderr.write(`${this.verb} ${item.input} -> ${item.output} (${item.seconds?.toFixed(1)} s${faces})\n`);
     }
   }
 

@@ -3,6 +3,7 @@
  * The `difface` command line.
  *
  *   difface restore <files or folders...> -o OUT [--aligned] [options]
+ *   difface inpaint <files or folders...> -o OUT [--mask M | --masks DIR] [options]
  *   difface serve [--port P] [--models DIR] [--max-batch B] [--max-queue Q]
  *   difface worker --redis URL --queue NAME [--models DIR] [--max-batch B] [--concurrency C]
  *   difface models fetch [--only GROUPS] [--dir DIR] [--mirror URL | --from DIR] [--manifest FILE]
@@ -12,6 +13,7 @@
  */
 import { parseArgs } from 'node:util';
 
+import { inpaintCommand } from './cli-inpaint';
 import { modelsCommand } from './cli-models';
 import { UsageError } from './cli-options';
 import { restoreCommand } from './cli-restore';
@@ -48,6 +50,19 @@ const USAGE = `Usage:
       --draw-box         whole photos: draw a box around each restored face
       --json             print one JSON summary on stdout (with each photo's faces and boxes)
       Exit code 0 when every input was restored, 1 when some failed, 2 for a usage error.
+  difface inpaint <files or folders...> -o OUT [--mask M.png | --masks DIR] [options]
+      Fills the holes of aligned faces into OUT/X.<format>. The holes are the white pixels
+      of a mask image of the input's size (--mask: one for every input; --masks DIR: DIR/X.png
+      for input X), or else the input's pixels that are exactly black, as the published tool
+      takes them. Faces of any size are resized to the networks' (256 x 256 published) and back;
+      the known pixels come back unchanged.
+      --models DIR       inpainting model directory (default: DIFFACE_INPAINTING_MODELS,
+                         then the user cache's inpainting/ folder)
+      --eta E, --start-step N, --seed S, --device D, --batch B, --format F, --quality Q,
+      --max-pixels N, --json   as for restore (defaults from the model card: eta 1, start step 120)
+      --gamma G          weight of the masking regularizer, 0 to 1 (default from the card: 0.5)
+      --compare          also write OUT/X.compare.png: input | LaMa estimate | inpainted
+      Exit code 0 when every input was inpainted, 1 when some failed, 2 for a usage error.
   difface serve [--port P] [--host H] [--models DIR] [--device D] [--dtype T] [--threads N]
         [--max-batch B] [--max-queue Q] [--max-body-mb M] [--timeout S]
       Serves POST /v1/restore (the image as the body; eta, start_step, seed, format and
@@ -161,6 +176,8 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'restore':
         return await restoreCommand(rest);
+      case 'inpaint':
+        return await inpaintCommand(rest);
       case 'serve':
         return await serveCommand(rest);
       case 'worker':

@@ -4,8 +4,8 @@
  * of faces, sampling options fall back to the model card's defaults).
  */
 import { CallControl } from './call';
-import { DifFaceError, fromNative } from './errors';
-import { ModelCard } from './modelcard';
+import { DifFaceError, argumentError, fromNative } from './errors';
+import { ModelCard, Task } from './modelcard';
 import { NativeEngine, NativeTensor } from './native';
 import { BatchQueue } from './queue';
 import { Tensor } from './tensor';
@@ -55,12 +55,21 @@ export class EngineCore {
     };
   }
 
-  /** A tensor of faces, [batch >= 1, 3, height, width]. */
-  faces(tensor: Tensor, name: string): NativeTensor {
+  /** Throws EARG when this engine's networks are not for `task`, saying which model directory is. */
+  requireTask(task: Task, call: string): void {
+    if (this.card.task === task) return;
+    const advice = task === 'inpainting'
+      ? "load an inpainting model directory (made by 'difface models fetch --only inpainting', or 'difface convert' with an inpainting configuration)"
+      : 'load a restoration model directory';
+    throw argumentError(`${call} needs networks for ${task}, but '${this.modelDir}' holds networks for ${this.card.task}; ${advice}`);
+  }
+
+  /** A tensor of faces, [batch >= 1, 3, height, width] (or another number of channels). */
+  faces(tensor: Tensor, name: string, channels = 3): NativeTensor {
     const handle = Tensor.native(tensor, name);
     const shape = handle.shape;
-    if (shape.length !== 4 || shape[1] !== 3 || shape[0] === 0) {
-      throw is.invalidParameterError(name, 'a tensor of shape [batch >= 1, 3, height, width]', shape);
+    if (shape.length !== 4 || shape[1] !== channels || shape[0] === 0) {
+      throw is.invalidParameterError(name, `a tensor of shape [batch >= 1, ${channels}, height, width]`, shape);
     }
     return handle;
   }

@@ -14,6 +14,7 @@ import * as path from 'node:path';
 
 import { EngineCore } from './core';
 import { DecodedImage, ImageInput } from './image';
+import { InpaintImagesOptions, InpaintOptions, InpaintedImage, Inpainting, inpaint, inpaintImages } from './inpaint';
 import { LoadOptions, checkLoadOptions, loadNative } from './load';
 import { readModelCard, ModelCard } from './modelcard';
 import { native } from './native';
@@ -137,6 +138,21 @@ export class DifFace {
   restore(lq: Tensor, options: RestoreOptions & { returnEstimate: true }): Promise<Restoration>;
   restore(lq: Tensor, options: RestoreOptions = {}): Promise<Tensor<'float32'> | Restoration> {
     return restore(this.#core, lq, options as RestoreOptions & { returnEstimate: true });
+  }
+
+  /**
+   * Fills the holes of aligned faces [B, 3, H, W] in [0, 1] (an inpainting model directory):
+   * the holes are `mask`'s nonzero pixels, or the image's exactly black ones. See inpaint.ts.
+   */
+  inpaint(image: Tensor, options?: InpaintOptions & { returnEstimate?: false }): Promise<Tensor<'float32'>>;
+  inpaint(image: Tensor, options: InpaintOptions & { returnEstimate: true }): Promise<Inpainting>;
+  inpaint(image: Tensor, options: InpaintOptions = {}): Promise<Tensor<'float32'> | Inpainting> {
+    return inpaint(this.#core, image, options as InpaintOptions & { returnEstimate: true });
+  }
+
+  /** Fills the holes of aligned faces from files or Buffers, with mask images or their black pixels. */
+  inpaintImages(inputs: readonly ImageInput[], options: InpaintImagesOptions = {}): Promise<InpaintedImage[]> {
+    return inpaintImages(this.#core, this.device, inputs, options);
   }
 
   /** Queue depth, batch sizes, outcomes and latencies of this engine's calls. */

@@ -12,7 +12,7 @@ import { download } from './download';
 import { makeDirectory, sha256File, temporaryName } from './files';
 import { installCheckpoints } from './install';
 import { defaultManifestPath, readManifest, selectGroups } from './manifest';
-import type { Manifest, ManifestFile } from './manifest';
+import type { Manifest, ManifestFile, ManifestGroup } from './manifest';
 import { readModelCard } from './modelcard';
 import type { ModelCard } from './modelcard';
 import { readArchitecture } from './architecture';
@@ -69,6 +69,8 @@ export interface FetchResult {
   files: FetchedFile[];
   /** The model card written or confirmed for the restoration networks, when they were fetched. */
   card?: ModelCard;
+  /** Every model directory made or confirmed, by group (restoration: `dir`; inpainting: `dir/inpainting`). */
+  models: Record<string, { dir: string; card: ModelCard }>;
 }
 
 /** Sums of files that have no published one, recorded at their first fetch and checked from then on. */
@@ -243,16 +245,24 @@ class Fetcher {
     return { name: entry.name, group: entry.group, path: file, bytes, sha256, how, checksum, source };
   }
 
-  /** Makes the restoration networks loadable once their files are here, unless the card already says so. */
-  async install(files: FetchedFile[]): Promise<ModelCard | undefined> {
-    const group = Object.values(this.manifest.groups).find((g) => g.architecture !== null && g.networks.unet !== undefined &&
-      g.networks.backbone !== undefined && files.some((f) => f.name === g.networks.unet));
-    if (group === undefined || group.architecture === null) return undefined;
+  /** Makes each group's networks loadable once their files are here, unless its card already says so. */
+  async install(files: FetchedFile[]): Promise<FetchResult['models']> {
+    const models: FetchResult['models'] = {};
+    for (const [name, group] of Object.entries(this.manifest.groups)) {
+      const dir = path.join(this.dir, group.modelDir);
+      const card = await this.installGroup(group, files, dir);
+      if (card !== undefined) models[name] = { dir, card };
+    }
+    return models;
+  }
+
+  async installGroup(group: ManifestGroup, files: FetchedFile[], dir: string): Promise<ModelCard | undefined> {
+    if (group.architecture === null) return undefined;
     const byName = (name: string | undefined) => files.find((f) => f.name === name);
     const unet = byName(group.networks.unet);
     const backbone = byName(group.networks.backbone);
     if (unet === undefined || backbone === undefined) return undefined;
-    const current = this.currentCard(group.architecture, unet, backbone);
+    const current = this.currentCard(dir, group.architecture, unet, backbone);
     if (current !== undefined) return current;
     const rules = (file: FetchedFile) => {
       const entry = this.manifest.files.find((f) => f.name === file.name);
@@ -263,13 +273,13 @@ class Fetcher {
       unet: { path: unet.path, rules: rules(unet), sha256: unet.sha256 },
       backbone: { path: backbone.path, rules: rules(backbone), sha256: backbone.sha256 },
       architecture: group.architecture,
-      out: this.dir,
+      out: dir,
     });
   }
 
-  currentCard(architectureDir: string, unet: FetchedFile, backbone: FetchedFile): ModelCard | undefined {
+  currentCard(dir: string, architectureDir: string, unet: FetchedFile, backbone: FetchedFile): ModelCard | undefined {
     try {
-      const card = readModelCard(this.dir);
+      const card = readModelCard(dir);
       const architecture = readArchitecture(architectureDir, ['unet', 'backbone']);
       const same = card.version === 2 && card.unet.file === unet.name && card.unet.sha256 === unet.sha256 &&
         card.backbone.file === backbone.name && card.backbone.sha256 === backbone.sha256 &&
@@ -310,6 +320,7 @@ async function fetchChecked(options: FetchOptions): Promise<FetchResult> {
   const fetcher = new Fetcher(dir, manifest, options, entries);
   const files: FetchedFile[] = [];
   for (const entry of entries) files.push(await fetcher.one(entry));
-  const card = await fetcher.install(files);
-  return { dir, files, ...(card !== undefined ? { card } : {}) };
+  const models = await fetcher.install(files);
+  const card = models.restoration?.card;
+  return { dir, files, models, ...(card !== undefined ? { card } : {}) };
 }

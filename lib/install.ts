@@ -85,6 +85,7 @@ export async function installCheckpoints(options: InstallOptions): Promise<Model
   const card: ModelCard = {
     format: 'difface-model',
     version: 2,
+    task: architecture.task ?? 'restoration',
     kind: 'published',
     description: `DifFace networks filled at load from ${path.basename(options.unet.path)} and ` +
       `${path.basename(options.backbone.path)}, read natively`,

@@ -92,6 +92,7 @@ export async function loadNative(dir: string, card: ModelCard, options: Required
       dtype: options.dtype,
       threads: options.threads,
       schedule: card.schedule,
+      backboneChannels: card.task === 'inpainting' ? 4 : 3,
       ...tuningFromEnvironment(),
     });
   } catch (error) {

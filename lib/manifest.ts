@@ -34,6 +34,11 @@ export interface ManifestGroup {
   architecture: string | null;
   /** Network role -> file name. */
   networks: Record<string, string>;
+  /**
+   * Where inside the fetch folder the model directory of these networks is made ('' for the
+   * folder itself): one folder holds one model card, so a second task's networks get their own.
+   */
+  modelDir: string;
 }
 
 export interface Manifest {
@@ -84,7 +89,12 @@ function checkGroup(file: string, name: string, value: unknown): ManifestGroup {
     if (typeof fileName !== 'string') invalid(file, `gives the ${role} of '${name}' a file that is not a name`);
     networks[role] = fileName;
   }
+  const modelDir = value.modelDir ?? '';
+  if (typeof modelDir !== 'string' || (modelDir !== '' && path.basename(modelDir) !== modelDir)) {
+    invalid(file, `gives the group '${name}' a modelDir that is not a plain folder name`);
+  }
   return {
+    modelDir,
     description: typeof value.description === 'string' ? value.description : name,
     default: value.default === true,
     architecture: architecture === null ? null : path.resolve(path.dirname(file), architecture as string),

@@ -43,11 +43,19 @@ export interface SamplingDefaults {
   startStep: number;
   eta: number;
   imageSize: number;
+  /** Inpainting: the weight of the masking regularizer (published 0.5). */
+  gamma?: number;
 }
+
+/** What a model directory's networks do: restore degraded faces, or fill holes in faces. */
+export type Task = 'restoration' | 'inpainting';
+export const TASKS: readonly Task[] = ['restoration', 'inpainting'];
 
 export interface ModelCard {
   format: typeof CARD_FORMAT;
   version: number;
+  /** Absent in cards written before inpainting: 'restoration'. */
+  task: Task;
   /** 'converted' (TorchScript exports), 'published' (checkpoints filled at load), or 'demo'. */
   kind: string;
   description: string;
@@ -114,7 +122,18 @@ function checkSampling(dir: string, value: unknown): SamplingDefaults {
       !Number.isInteger(value.imageSize)) {
     fail(dir, `${MODEL_CARD} has no valid 'sampling' defaults (startStep, eta, imageSize)`);
   }
+  if (value.gamma !== undefined && !(typeof value.gamma === 'number' && value.gamma >= 0 && value.gamma <= 1)) {
+    fail(dir, `${MODEL_CARD} has a sampling gamma outside [0, 1]`);
+  }
   return value as unknown as SamplingDefaults;
+}
+
+function checkTask(dir: string, value: unknown): Task {
+  if (value === undefined) return 'restoration';
+  if (!TASKS.includes(value as Task)) {
+    fail(dir, `${MODEL_CARD} has task ${JSON.stringify(value)}; this difface knows ${TASKS.join(' and ')}`);
+  }
+  return value as Task;
 }
 
 const PUBLISHED_UNET = 'iddpm_ffhq512_ema500000.pth';
@@ -161,6 +180,7 @@ export function readModelCard(dir: string): ModelCard {
   }
   return {
     ...(card as unknown as ModelCard),
+    task: checkTask(dir, card.task),
     unet: checkNetwork(dir, card, 'unet'),
     backbone: checkNetwork(dir, card, 'backbone'),
     schedule: checkSchedule(dir, card.schedule),

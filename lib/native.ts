@@ -40,7 +40,8 @@ export interface NativeEngine {
   unet(x: NativeTensor, t: readonly number[]): Promise<NativeTensor>;
   estimate(lq: NativeTensor): Promise<NativeTensor>;
   transition(estimate: NativeTensor, startStep: number, generator: NativeGenerator): Promise<NativeTensor>;
-  step(x: NativeTensor, index: number, eta: number, generator: NativeGenerator | undefined, noise: NativeTensor | undefined):
+  step(x: NativeTensor, index: number, eta: number, generator: NativeGenerator | undefined, noise: NativeTensor | undefined,
+    known?: { y0: NativeTensor; holes: NativeTensor; gamma: number }):
     Promise<{ previous: NativeTensor; predictedX0: NativeTensor }>;
   reverse(xN: NativeTensor, startStep: number, eta: number, generator: NativeGenerator,
     onStep: StepCallback | undefined, cancel: NativeCancelToken | undefined): Promise<NativeTensor>;
@@ -62,6 +63,9 @@ export interface NativeRequestSpec {
   eta: number;
   estimates: boolean;
   cancel: NativeCancelToken;
+  /** Inpainting: one mask per face ([b, 1, h, w], nonzero where missing), and the regularizer's weight. */
+  masks?: NativeTensor[];
+  gamma?: number;
 }
 
 /** An opaque request; it runs once. */
@@ -94,6 +98,8 @@ export interface NativeEngineOptions {
   cudaChannelsLast: boolean;
   jitOptimize: boolean;
   hostCacheMB: number;
+  /** 3 for the restoration backbone, 4 (face and hole mask) for the inpainting estimator. */
+  backboneChannels?: number;
 }
 
 export interface NativeRuntime {

@@ -76,6 +76,7 @@ interface Submission {
  */
 async function submit(core: EngineCore, submission: Submission): Promise<NativeRequestResult> {
   core.live();
+  core.requireTask('restoration', 'restore');
   const { startStep, eta } = core.sampling(submission.options);
   const control = new CallControl(submission.options.onStep, submission.options.signal);
   const request = new (native().NativeRequest)({

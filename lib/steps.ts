@@ -22,6 +22,13 @@ interface StepBase {
   eta?: number;
   /** Also resolve to the x̂₀ the step predicted (the caller then owns and disposes both). */
   returnPredicted?: boolean;
+  /**
+   * Inpainting: the known image y0 in [-1, 1] ([B, 3, H, W], as x) and its holes ([B, 1, H, W],
+   * 1 where missing). x̂₀ is then clipped, pulled towards y0 outside the holes by one step of
+   * the masking regularizer with weight gamma (default from the model card, 0.5), and
+   * clipped again, as the published inpainting sampler does.
+   */
+  known?: { y0: Tensor; holes: Tensor; gamma?: number };
 }
 
 /**
@@ -57,7 +64,8 @@ export async function unet(core: EngineCore, x: Tensor, t: readonly number[]): P
 
 export async function estimate(core: EngineCore, lq: Tensor): Promise<Tensor<'float32'>> {
   const engine = core.live();
-  const input = core.faces(lq, 'lq');
+  // The inpainting estimator takes the face with its holes at 0 and the hole mask after it.
+  const input = core.faces(lq, 'lq', core.card.task === 'inpainting' ? 4 : 3);
   return core.run(() => engine.estimate(input));
 }
 
@@ -76,8 +84,13 @@ export async function step(core: EngineCore, x: Tensor, options: StepOptions): P
   const eta = is.eta(options.eta ?? core.card.sampling.eta);
   const noise = options.noise === undefined ? undefined : Tensor.native(options.noise, 'noise');
   const generator = noise === undefined || options.generator !== undefined ? Generator.handleOf(options.generator) : undefined;
+  const known = options.known === undefined ? undefined : {
+    y0: core.faces(options.known.y0, 'known.y0'),
+    holes: core.faces(options.known.holes, 'known.holes', 1),
+    gamma: is.gamma(options.known.gamma ?? core.card.sampling.gamma ?? 0.5, 'known.gamma'),
+  };
   try {
-    const { previous, predictedX0 } = await engine.step(input, index, eta, generator, noise);
+    const { previous, predictedX0 } = await engine.step(input, index, eta, generator, noise, known);
     return { previous: Tensor.adopt(previous) as Tensor<'float32'>, predictedX0: Tensor.adopt(predictedX0) as Tensor<'float32'> };
   } catch (error) {
     throw fromNative(error);

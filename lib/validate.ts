@@ -89,6 +89,11 @@ export function eta(value: unknown, name = 'eta'): number {
   return numberInRange(value, name, 0, 1);
 }
 
+/** The weight of inpainting's masking regularizer: 0 (none) to 1; published 0.5. */
+export function gamma(value: unknown, name = 'gamma'): number {
+  return numberInRange(value, name, 0, 1);
+}
+
 /** Index N of the respaced chain that the estimate is diffused to: 1 to the last index. */
 export function startStep(value: unknown, last: number, name = 'startStep'): number {
   return integer(value, name, 1, last);

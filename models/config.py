@@ -1,13 +1,17 @@
-"""Configurations: the published one, and reading a user's (published sampling YAML or JSON).
+"""Configurations: the published ones, and reading a user's (published sampling YAML or JSON).
 
 A configuration has three parts, named as in the published code:
-``unet_config`` (the diffusion UNet), ``backbone_config`` (SwinIR) and ``diffusion_config``
-(the noise schedule and its respacing), plus optional ``sampling`` defaults.
+``unet_config`` (the diffusion UNet), ``backbone_config`` (the estimator whose output is
+diffused: SwinIR for restoration, LaMa's FFCResNetGenerator for inpainting; the published
+YAML's ``model_ir``) and ``diffusion_config`` (the noise schedule and its respacing), plus
+optional ``sampling`` defaults. ``task`` says which method the networks serve:
+"restoration" (the default) or "inpainting".
 """
 
 import copy
 import json
 import os
+import re
 
 from errors import ConvertError
 
@@ -61,6 +65,55 @@ PUBLISHED = {
     "sampling": {"start_step": 100, "eta": 0.5, "image_size": 512},
 }
 
+# The published DifFace inpainting configuration (configs/sample/difface_inpainting_lama256.yaml,
+# with the respacing and the settings the published inference tool uses for inpainting:
+# 'ddim250', start step 120, eta 1 and gamma 0.5).
+INPAINTING = {
+    "task": "inpainting",
+    "unet_config": {
+        "image_size": 256,
+        "in_channels": 3,
+        "model_channels": 128,
+        "out_channels": 6,
+        "attention_resolutions": [16, 8],
+        "dropout": 0,
+        "channel_mult": [1, 1, 2, 2, 4, 4],
+        "num_res_blocks": 2,
+        "conv_resample": True,
+        "dims": 2,
+        "use_fp16": False,
+        "num_head_channels": 64,
+        "use_scale_shift_norm": True,
+        "resblock_updown": False,
+        "use_new_attention_order": False,
+    },
+    "backbone_config": {
+        "input_nc": 4,
+        "output_nc": 3,
+        "ngf": 64,
+        "n_downsampling": 3,
+        "n_blocks": 18,
+        "add_out_act": "sigmoid",
+        "init_conv_kwargs": {"ratio_gin": 0, "ratio_gout": 0, "enable_lfu": False},
+        "downsample_conv_kwargs": {"ratio_gin": 0, "ratio_gout": 0, "enable_lfu": False},
+        "resnet_conv_kwargs": {"ratio_gin": 0.75, "ratio_gout": 0.75, "enable_lfu": False},
+    },
+    "diffusion_config": {
+        "steps": 1000,
+        "learn_sigma": True,
+        "sigma_small": False,
+        "noise_schedule": "linear",
+        "use_kl": False,
+        "predict_xstart": False,
+        "rescale_timesteps": False,
+        "rescale_learned_sigmas": False,
+        "timestep_respacing": "ddim250",
+    },
+    "sampling": {"start_step": 120, "eta": 1.0, "gamma": 0.5, "image_size": 256},
+}
+
+TASKS = ("restoration", "inpainting")
+
 UNET_KEYS = {
     "image_size", "in_channels", "model_channels", "out_channels", "num_res_blocks",
     "attention_resolutions", "dropout", "channel_mult", "conv_resample", "dims", "num_classes",
@@ -79,11 +132,26 @@ DIFFUSION_KEYS = {
     "steps", "learn_sigma", "sigma_small", "noise_schedule", "use_kl", "predict_xstart",
     "rescale_timesteps", "rescale_learned_sigmas", "timestep_respacing",
 }
-SAMPLING_KEYS = {"start_step", "eta", "image_size"}
+LAMA_KEYS = {
+    "input_nc", "output_nc", "ngf", "n_downsampling", "n_blocks", "padding_type", "add_out_act", "max_features",
+    "init_conv_kwargs", "downsample_conv_kwargs", "resnet_conv_kwargs", "spatial_transform_layers", "out_ffc",
+}
+LAMA_REQUIRED = {"input_nc", "output_nc"}
+SAMPLING_KEYS = {"start_step", "eta", "gamma", "image_size"}
 
 
-def published():
-    return copy.deepcopy(PUBLISHED)
+def published(task="restoration"):
+    return copy.deepcopy(INPAINTING if task == "inpainting" else PUBLISHED)
+
+
+def task_of(config):
+    return config.get("task", "restoration")
+
+
+def backbone_channels(config):
+    """The channels the backbone takes: the image's, and for inpainting the mask's after them."""
+    backbone = config["backbone_config"]
+    return int(backbone["input_nc"]) if task_of(config) == "inpainting" else int(backbone.get("in_chans", 3))
 
 
 def _check_keys(section, values, allowed, required, source):
@@ -98,22 +166,47 @@ def _check_keys(section, values, allowed, required, source):
         raise ConvertError("ECONFIG", f"{source}: '{section}' lacks {', '.join(missing)}")
 
 
+INTERPOLATION = re.compile(r"^\$\{([A-Za-z0-9_.]+)\}$")
+
+
+def _resolved(value, document, source, depth=0):
+    """OmegaConf's "${a.b.c}" references, as the published inpainting YAML uses them, replaced by their values."""
+    if isinstance(value, dict):
+        return {key: _resolved(item, document, source, depth) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_resolved(item, document, source, depth) for item in value]
+    match = INTERPOLATION.match(value) if isinstance(value, str) else None
+    if match is None:
+        return value
+    if depth > 16:
+        raise ConvertError("ECONFIG", f"{source}: the reference {value} refers to itself")
+    target = document
+    for part in match.group(1).split("."):
+        if not isinstance(target, dict) or part not in target:
+            raise ConvertError("ECONFIG", f"{source}: the reference {value} names nothing in the file")
+        target = target[part]
+    return _resolved(target, document, source, depth + 1)
+
+
 def _from_published_yaml(document, source):
     """The published sampling YAML keeps the parameters under model / model_ir / diffusion."""
     try:
         unet = document["model"]["params"]
-        backbone = document["model_ir"]["params"]
+        backbone = _resolved(document["model_ir"]["params"], document, source)
         diffusion = dict(document["diffusion"]["params"])
     except (KeyError, TypeError):
         raise ConvertError("ECONFIG", f"{source}: a YAML configuration must have model.params, "
                                       "model_ir.params and diffusion.params, as the published sampling YAML has")
+    task = "inpainting" if str(document["model_ir"].get("target", "")).endswith("FFCResNetGenerator") else "restoration"
     # The published inference tool replaces the YAML's respacing ("250") with DDIM striding.
     if not str(diffusion.get("timestep_respacing", "")).startswith("ddim"):
         diffusion["timestep_respacing"] = "ddim250"
-    sampling = dict(PUBLISHED["sampling"])
-    if "im_size" in document:
+    sampling = dict(published(task)["sampling"])
+    if task == "inpainting":
+        sampling["image_size"] = int(unet.get("image_size", sampling["image_size"]))
+    elif "im_size" in document:
         sampling["image_size"] = int(document["im_size"])
-    return {"unet_config": dict(unet), "backbone_config": dict(backbone), "diffusion_config": diffusion,
+    return {"task": task, "unet_config": dict(unet), "backbone_config": dict(backbone), "diffusion_config": diffusion,
             "sampling": sampling}
 
 
@@ -147,18 +240,28 @@ def load(path):
         missing = [key for key, value in config.items() if value is None]
         if missing:
             raise ConvertError("ECONFIG", f"{path} lacks {', '.join(missing)}")
-        sampling = dict(PUBLISHED["sampling"], image_size=config["unet_config"].get("image_size"))
+        task = document.get("task", "restoration")
+        if task not in TASKS:
+            raise ConvertError("ECONFIG", f"{path}: 'task' must be one of {', '.join(TASKS)}, got {task!r}")
+        if task != "restoration":
+            config["task"] = task
+        defaults = published(task)["sampling"]
+        sampling = dict(defaults, image_size=config["unet_config"].get("image_size"))
         given = document.get("sampling") or {}
         if not isinstance(given, dict):
             raise ConvertError("ECONFIG", f"{path}: 'sampling' must be an object")
         sampling.update({key: given[key] for key in SAMPLING_KEYS if key in given})
-        config["sampling"] = {key: sampling[key] for key in ("start_step", "eta", "image_size")}
+        config["sampling"] = {key: sampling[key] for key in defaults}
     return check(config, path)
 
 
 def check(config, source="configuration"):
+    inpainting = task_of(config) == "inpainting"
     _check_keys("unet_config", config["unet_config"], UNET_KEYS, UNET_REQUIRED, source)
-    _check_keys("backbone_config", config["backbone_config"], BACKBONE_KEYS, set(), source)
+    if inpainting:
+        _check_keys("backbone_config", config["backbone_config"], LAMA_KEYS, LAMA_REQUIRED, source)
+    else:
+        _check_keys("backbone_config", config["backbone_config"], BACKBONE_KEYS, set(), source)
     _check_keys("diffusion_config", config["diffusion_config"], DIFFUSION_KEYS, {"steps"}, source)
     diffusion = config["diffusion_config"]
     if diffusion.get("predict_xstart", False):
@@ -167,7 +270,13 @@ def check(config, source="configuration"):
     if diffusion.get("noise_schedule", "linear") not in ("linear", "cosine"):
         raise ConvertError("ECONFIG", f"{source}: diffusion_config.noise_schedule must be 'linear' or 'cosine'")
     unet, backbone = config["unet_config"], config["backbone_config"]
-    if unet["in_channels"] != backbone.get("in_chans", 3):
+    if inpainting:
+        if backbone["output_nc"] != unet["in_channels"] or backbone["input_nc"] != unet["in_channels"] + 1:
+            raise ConvertError("ECONFIG", f"{source}: the LaMa estimator must take the image and its mask "
+                                          f"({unet['in_channels'] + 1} channels) and make the UNet's "
+                                          f"{unet['in_channels']}, got input_nc {backbone['input_nc']} and "
+                                          f"output_nc {backbone['output_nc']}")
+    elif unet["in_channels"] != backbone.get("in_chans", 3):
         raise ConvertError("ECONFIG", f"{source}: the UNet takes {unet['in_channels']} channels but the "
                                       f"backbone makes {backbone.get('in_chans', 3)}")
     if unet["out_channels"] not in (unet["in_channels"], 2 * unet["in_channels"]):
@@ -177,7 +286,19 @@ def check(config, source="configuration"):
     if int(sampling["image_size"]) != int(unet["image_size"]):
         raise ConvertError("ECONFIG", f"{source}: the sampling image size {sampling['image_size']} differs from "
                                       f"unet_config.image_size {unet['image_size']}")
+    if inpainting and not 0 <= float(sampling.get("gamma", 0.5)) <= 1:
+        raise ConvertError("ECONFIG", f"{source}: sampling.gamma must be between 0 and 1")
     return config
+
+
+def sampling_settings(config):
+    """The sampling defaults in the model card's words."""
+    sampling = config["sampling"]
+    settings = {"startStep": int(sampling["start_step"]), "eta": float(sampling["eta"]),
+                "imageSize": int(sampling["image_size"])}
+    if task_of(config) == "inpainting":
+        settings["gamma"] = float(sampling.get("gamma", INPAINTING["sampling"]["gamma"]))
+    return settings
 
 
 def schedule_settings(diffusion):

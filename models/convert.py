@@ -43,6 +43,8 @@ def probe_sizes(config):
     levels = len(config["unet_config"].get("channel_mult", (1, 2, 4, 8)))
     unet_side = 2 ** (levels - 1) * 2
     backbone = config["backbone_config"]
+    if configs.task_of(config) == "inpainting":
+        return unet_side, 2 ** int(backbone.get("n_downsampling", 3)) * 4
     backbone_side = int(backbone.get("sf", 4)) * int(backbone.get("window_size", 7)) \
         if backbone.get("unshuffle", False) else int(backbone.get("window_size", 7))
     return unet_side, backbone_side
@@ -115,23 +117,19 @@ def export(unet, backbone, config, out_dir, kind, description, sources=(None, No
     channels = config["unet_config"]["in_channels"]
     x = torch.randn(2, channels, unet_side, unet_side, generator=generator)
     check_export(unet, scripted_unet, (x, torch.tensor([10.0, 500.0])), "UNet")
-    lq = torch.rand(1, config["backbone_config"].get("in_chans", 3), backbone_side, backbone_side, generator=generator)
+    lq = torch.rand(1, configs.backbone_channels(config), backbone_side, backbone_side, generator=generator)
     check_export(backbone, scripted_backbone, (lq,), "backbone")
-    sampling = config["sampling"]
     card = {
         "format": CARD_FORMAT,
         "version": CARD_VERSION,
+        "task": configs.task_of(config),
         "kind": kind,
         "description": description,
         "unet": file_entry(out_dir, UNET_FILE, config["unet_config"], unet, sources[0]),
         "backbone": file_entry(out_dir, BACKBONE_FILE, config["backbone_config"], backbone, sources[1]),
         "diffusion": config["diffusion_config"],
         "schedule": configs.schedule_settings(config["diffusion_config"]),
-        "sampling": {
-            "startStep": int(sampling["start_step"]),
-            "eta": float(sampling["eta"]),
-            "imageSize": int(sampling["image_size"]),
-        },
+        "sampling": configs.sampling_settings(config),
         "export": {
             "torch": torch.__version__,
             "python": platform.python_version(),

@@ -123,13 +123,13 @@ def export(config, out_dir, description):
     unet_side, backbone_side = probe_sizes(config)
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(2, config["unet_config"]["in_channels"], unet_side, unet_side, generator=generator)
-    lq = torch.rand(1, config["backbone_config"].get("in_chans", 3), backbone_side, backbone_side, generator=generator)
+    lq = torch.rand(1, configs.backbone_channels(config), backbone_side, backbone_side, generator=generator)
     unet_parameters = export_one(unet, os.path.join(out_dir, "unet.pt"), (x, torch.tensor([10.0, 500.0])), "UNet")
     backbone_parameters = export_one(backbone, os.path.join(out_dir, "backbone.pt"), (lq,), "backbone")
-    sampling = config["sampling"]
     card = {
         "format": FORMAT,
         "version": VERSION,
+        "task": configs.task_of(config),
         "description": description,
         "networks": {
             "unet": entry(out_dir, "unet.pt", unet_parameters, config["unet_config"]),
@@ -137,8 +137,7 @@ def export(config, out_dir, description):
         },
         "diffusion": config["diffusion_config"],
         "schedule": configs.schedule_settings(config["diffusion_config"]),
-        "sampling": {"startStep": int(sampling["start_step"]), "eta": float(sampling["eta"]),
-                     "imageSize": int(sampling["image_size"])},
+        "sampling": configs.sampling_settings(config),
         "export": {
             "torch": torch.__version__,
             "python": platform.python_version(),
@@ -152,16 +151,25 @@ def export(config, out_dir, description):
     return card
 
 
+PUBLISHED_DESCRIPTIONS = {
+    "restoration": "The published DifFace restoration networks (iddpm_ffhq512_ema500000.pth and "
+                   "swinir_restoration512_L1.pth), without their weights",
+    "inpainting": "The published DifFace inpainting networks (iddpm_ffhq256_ema750000.pth and "
+                  "lama_inpainting256.pth), without their weights",
+}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Export weight-less DifFace architectures for the difface engine.")
     parser.add_argument("--config", help="published sampling YAML, or JSON with unet_config, backbone_config, "
                                          "diffusion_config; the published configuration when left out")
+    parser.add_argument("--task", choices=configs.TASKS, default="restoration",
+                        help="without --config: which published configuration (default restoration)")
     parser.add_argument("--out", required=True, help="folder to write unet.pt, backbone.pt and architecture.json to")
     args = parser.parse_args(argv)
     try:
-        config = configs.load(args.config)
-        description = ("The published DifFace restoration networks (iddpm_ffhq512_ema500000.pth and "
-                       "swinir_restoration512_L1.pth), without their weights" if args.config is None
+        config = configs.load(args.config) if args.config is not None else configs.published(args.task)
+        description = (PUBLISHED_DESCRIPTIONS[args.task] if args.config is None
                        else "DifFace networks of " + os.path.basename(args.config) + ", without their weights")
         card = export(config, args.out, description)
     except ConvertError as error:

@@ -1,11 +1,14 @@
-"""The two networks of a configuration, built and filled from checkpoints.
+"""The two networks of a configuration, built and filled from checkpoints: the UNet, and the
+backbone (SwinIR for restoration, LaMa's FFCResNetGenerator for inpainting).
 
 Every Python entry point (the converter, the benchmarks' eager side, the tests' reference
 runs) builds the networks through here, so a configuration means the same thing everywhere.
 """
 
 import checkpoint
+from config import task_of
 from errors import ConvertError
+from lama import FFCResNetGenerator
 from swinir import SwinIR
 from unet import UNetModel
 
@@ -16,10 +19,12 @@ def build(config):
         unet = UNetModel(**config["unet_config"])
     except (TypeError, ValueError, AssertionError) as error:
         raise ConvertError("ECONFIG", f"unet_config cannot build a UNet: {error}")
+    inpainting = task_of(config) == "inpainting"
     try:
-        backbone = SwinIR(**config["backbone_config"])
+        backbone = (FFCResNetGenerator if inpainting else SwinIR)(**config["backbone_config"])
     except (TypeError, ValueError, AssertionError) as error:
-        raise ConvertError("ECONFIG", f"backbone_config cannot build a SwinIR backbone: {error}")
+        what = "a LaMa estimator" if inpainting else "a SwinIR backbone"
+        raise ConvertError("ECONFIG", f"backbone_config cannot build {what}: {error}")
     return unet.eval(), backbone.eval()
 
 

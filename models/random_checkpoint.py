@@ -1,8 +1,8 @@
 """Random-weight checkpoints in the published format, for tests and benchmarks.
 
-    python3 models/random_checkpoint.py (--config C.json | --layout official-layout.json | --published) --out DIR
-        [--seed N] [--style plain|ddp|wrapped|ddp-wrapped] [--format zip|legacy]
-        [--dtype float32|float16|bfloat16] [--published-names]
+    python3 models/random_checkpoint.py (--config C.json | --layout official-layout.json | --published
+        | --published-inpainting) --out DIR [--seed N] [--style plain|ddp|wrapped|ddp-wrapped]
+        [--format zip|legacy] [--dtype float32|float16|bfloat16] [--published-names]
 
 Writes DIR/unet.pth, DIR/backbone.pth and DIR/config.json (the configuration, in the JSON
 form `difface convert --config` reads). With --layout, the networks are built from the
@@ -10,8 +10,10 @@ layout file's configuration and their state dicts must list exactly its names an
 --format legacy writes torch.save's format from before PyTorch 1.6 (five pickles, then the
 raw storages) instead of the zip archive. --dtype stores the floating tensors in half
 precision. --published-names names the files as the published ones are named
-(iddpm_ffhq512_ema500000.pth, swinir_restoration512_L1.pth). The weights are random: such
-checkpoints prove the plumbing, they restore no faces.
+(iddpm_ffhq512_ema500000.pth, swinir_restoration512_L1.pth; for inpainting
+iddpm_ffhq256_ema750000.pth, lama_inpainting256.pth). The weights are random: such
+checkpoints prove the plumbing, they restore no faces. Batch-norm statistics are random too
+(running variances positive), so that every tensor of a LaMa estimator changes its output.
 """
 
 import argparse
@@ -39,7 +41,9 @@ def randomized(module, generator):
             state[name] = tensor.clone()  # derived buffers must keep their exact values
             continue
         noise = torch.randn(tensor.shape, generator=generator)
-        if tensor.dim() >= 2:
+        if name.endswith("running_var"):
+            state[name] = 1.0 + 0.1 * noise.abs()
+        elif tensor.dim() >= 2:
             fan_in = tensor[0].numel()
             state[name] = noise / fan_in ** 0.5
         elif name.endswith("weight"):
@@ -56,7 +60,10 @@ def check_layout(state, layout, what):
         raise SystemExit(f"the {what} built from the layout's configuration does not have the layout's state dict")
 
 
-PUBLISHED_NAMES = {"unet": "iddpm_ffhq512_ema500000.pth", "backbone": "swinir_restoration512_L1.pth"}
+PUBLISHED_NAMES = {
+    "restoration": {"unet": "iddpm_ffhq512_ema500000.pth", "backbone": "swinir_restoration512_L1.pth"},
+    "inpainting": {"unet": "iddpm_ffhq256_ema750000.pth", "backbone": "lama_inpainting256.pth"},
+}
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -87,7 +94,8 @@ def main(argv=None):
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", help="JSON with unet_config, backbone_config, diffusion_config")
     source.add_argument("--layout", help="a layout JSON such as official-layout.json")
-    source.add_argument("--published", action="store_true", help="the published configuration")
+    source.add_argument("--published", action="store_true", help="the published restoration configuration")
+    source.add_argument("--published-inpainting", action="store_true", help="the published inpainting configuration")
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--style", default="plain", choices=["plain", "ddp", "wrapped", "ddp-wrapped"])
@@ -96,18 +104,19 @@ def main(argv=None):
     parser.add_argument("--published-names", action="store_true")
     args = parser.parse_args(argv)
 
-    if args.published:
-        document = configs.published()
+    if args.published or args.published_inpainting:
+        document = configs.published("inpainting" if args.published_inpainting else "restoration")
     else:
         with open(args.config or args.layout, encoding="utf-8") as handle:
             document = json.load(handle)
+    task = document.get("task", "restoration")
     config = {key: document[key] for key in ("unet_config", "backbone_config", "diffusion_config")}
+    if task != "restoration":
+        config["task"] = task
     sampling = document.get("sampling") or document.get("sampling_defaults") or {}
-    config["sampling"] = {
-        "start_step": sampling.get("start_step", configs.PUBLISHED["sampling"]["start_step"]),
-        "eta": sampling.get("eta", configs.PUBLISHED["sampling"]["eta"]),
-        "image_size": config["unet_config"]["image_size"],
-    }
+    defaults = configs.published(task)["sampling"]
+    config["sampling"] = {key: sampling.get(key, value) for key, value in defaults.items()}
+    config["sampling"]["image_size"] = config["unet_config"]["image_size"]
     configs.check(config, args.config or args.layout or "the published configuration")
 
     generator = torch.Generator().manual_seed(args.seed)
@@ -117,7 +126,7 @@ def main(argv=None):
         check_layout(backbone, document["backbone_state_dict"], "backbone")
 
     os.makedirs(args.out, exist_ok=True)
-    names = PUBLISHED_NAMES if args.published_names else {"unet": "unet.pth", "backbone": "backbone.pth"}
+    names = PUBLISHED_NAMES[task] if args.published_names else {"unet": "unet.pth", "backbone": "backbone.pth"}
     for role, state in (("unet", unet), ("backbone", backbone)):
         torch.save(styled(stored_as(state, DTYPES[args.dtype]), args.style), os.path.join(args.out, names[role]),
                    _use_new_zipfile_serialization=args.format == "zip")
