@@ -99,6 +99,8 @@ void EngineWrap::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod("resize", &EngineWrap::Resize),
                                         InstanceMethod("warpAffine", &EngineWrap::WarpAffine),
                                         InstanceMethod("pasteFaces", &EngineWrap::PasteFaces),
+                                        InstanceMethod("loadBackground", &EngineWrap::LoadBackground),
+                                        InstanceMethod("upscaleBackground", &EngineWrap::UpscaleBackground),
                                         InstanceMethod("cudaGraphs", &EngineWrap::CudaGraphs),
                                         InstanceMethod("memory", &EngineWrap::Memory),
                                         InstanceMethod("resetPeakMemory", &EngineWrap::ResetPeakMemory),
@@ -338,6 +340,34 @@ Napi::Value EngineWrap::PasteFaces(const Napi::CallbackInfo& info) {
   const double scale = numberArg(info[3], "scale");
   return startTensor(Job::pinning(info, {0, 1}), state_->worker, [&engine, canvas, faces, maps, scale] {
     return engine.pasteFaces(canvas, faces, maps, scale);
+  });
+}
+
+// loadBackground(architecture, { checkpoint, unwrap, stripPrefix }) -> Promise<undefined>
+Napi::Value EngineWrap::LoadBackground(const Napi::CallbackInfo& info) {
+  difface::Engine& engine = engineFor(info.Env());
+  if (!info[0].IsString()) throwJs(info.Env(), difface::codes::kInvalidArgument, "the background architecture must be a path");
+  const std::string architecture = info[0].As<Napi::String>().Utf8Value();
+  const difface::WeightsSource weights = weightsArg(info[1], "weights");
+  return Job::start(Job::pinning(info, {}), state_->worker, [&engine, architecture, weights]() -> Settle {
+    engine.loadBackground(architecture, weights);
+    return [](Napi::Env env) -> Napi::Value { return env.Undefined(); };
+  });
+}
+
+// upscaleBackground(image, tile, tilePad, onTile(done, total), cancelToken)
+Napi::Value EngineWrap::UpscaleBackground(const Napi::CallbackInfo& info) {
+  difface::Engine& engine = engineFor(info.Env());
+  torch::Tensor image = TensorWrap::TensorOf(info[0], "image");
+  difface::TileSettings settings;
+  settings.tile = integerArg(info[1], "tile");
+  settings.pad = integerArg(info[2], "tilePad");
+  auto token = CancelTokenWrap::FlagOf(info[4]);
+  Job* job = Job::pinning(info, {0}, info[3]);
+  difface::TileProgressFn onTile = [job](int64_t done, int64_t total) { job->reportProgress(done, total, 0); };
+  const difface::CancelCheck cancelled = cancelCheck(state_.get(), std::move(token), job);
+  return startTensor(job, state_->worker, [&engine, image, settings, onTile, cancelled] {
+    return engine.upscaleBackground(image, settings, onTile, cancelled);
   });
 }
 

@@ -37,6 +37,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value Resize(const Napi::CallbackInfo& info);
   Napi::Value WarpAffine(const Napi::CallbackInfo& info);
   Napi::Value PasteFaces(const Napi::CallbackInfo& info);
+  Napi::Value LoadBackground(const Napi::CallbackInfo& info);
+  Napi::Value UpscaleBackground(const Napi::CallbackInfo& info);
   Napi::Value CudaGraphs(const Napi::CallbackInfo& info);
   Napi::Value Memory(const Napi::CallbackInfo& info);
   Napi::Value ResetPeakMemory(const Napi::CallbackInfo& info);

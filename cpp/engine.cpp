@@ -133,6 +133,7 @@ Engine::~Engine() {
   graphedUNet_.reset();
   unet_.reset();
   backbone_.reset();
+  background_.reset();
   releaseHostMemory();
   liveEngines.fetch_sub(1);
 }
@@ -329,6 +330,28 @@ torch::Tensor Engine::pasteFaces(const torch::Tensor& canvas, const std::vector<
   std::vector<torch::Tensor> onDev;
   for (const torch::Tensor& face : faces) onDev.push_back(onDevice(face, "face", 3));
   torch::Tensor out = difface::pasteFaces(onDevice(canvas, "canvas", 3), onDev, canvasToFace, scale);
+  scope.finish();
+  return out;
+}
+
+void Engine::loadBackground(const std::string& architecture, const WeightsSource& weights) {
+  Scope scope(*this);
+  if (weights.checkpoint.empty()) throw Error(codes::kInvalidArgument, "the background network needs its checkpoint");
+  auto network = std::make_unique<torch::jit::Module>(loadFilled(architecture, weights, device_, "background"));
+  // As the published upsampler's .half(): every floating tensor of the network in the engine's dtype.
+  for (const auto& param : network->named_parameters()) {
+    torch::Tensor tensor = param.value;
+    tensor.set_data(tensor.to(dtype_));
+  }
+  scope.finish();
+  background_ = std::move(network);
+}
+
+torch::Tensor Engine::upscaleBackground(const torch::Tensor& image, const TileSettings& settings, const TileProgressFn& onTile,
+                                        const TileCancelFn& cancelled) {
+  Scope scope(*this);
+  if (!background_) throw Error(codes::kModelDir, "no background network is loaded; load it with loadBackground first");
+  torch::Tensor out = upscaleInTiles(*background_, onDevice(image, "image", 3), dtype_, settings, onTile, cancelled);
   scope.finish();
   return out;
 }

@@ -12,6 +12,7 @@
 #include <ATen/core/Generator.h>
 #include <torch/types.h>
 
+#include "background.h"
 #include "cuda_graphs.h"
 #include "networks.h"
 #include "photo.h"
@@ -113,6 +114,15 @@ class Engine {
   torch::Tensor pasteFaces(const torch::Tensor& canvas, const std::vector<torch::Tensor>& faces,
                            const std::vector<Affine>& canvasToFace, double scale);
 
+  // The whole-photo background network (Real-ESRGAN's RRDBNet x2): a weight-less architecture
+  // filled from its checkpoint, on the engine's device and in its dtype. Loaded once; a
+  // second call replaces it.
+  void loadBackground(const std::string& architecture, const WeightsSource& weights);
+  bool hasBackground() const { return background_ != nullptr; }
+  // A photo [1, 3, H, W] in [0, 1] upscaled twice by that network, tile by tile (background.h).
+  torch::Tensor upscaleBackground(const torch::Tensor& image, const TileSettings& settings, const TileProgressFn& onTile,
+                                  const TileCancelFn& cancelled);
+
   // Whether the UNet is being replayed as CUDA graphs.
   GraphedForward::Report cudaGraphs() const { return graphedUNet_->report(); }
 
@@ -143,6 +153,7 @@ class Engine {
   std::unique_ptr<DiffusionUNet> unet_;
   std::unique_ptr<RestorationBackbone> backbone_;
   std::unique_ptr<GraphedForward> graphedUNet_;
+  std::unique_ptr<torch::jit::Module> background_;
   c10::Stream stream_;  // all of this engine's device work, in order
 };
 
