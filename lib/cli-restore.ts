@@ -17,6 +17,7 @@ import { DifFace } from './engine';
 import { DifFaceError } from './errors';
 import { faceFindingAvailable } from './faces';
 import { DEFAULT_MAX_PIXELS, DecodedImage, decodeImage, defaultOutputFormat, extensionOf } from './image';
+import { BACKGROUND_CHECKPOINT } from './background';
 import { DEMO_NOTICE, resolveModels } from './models';
 import { RestoredFace, randomSeed } from './restore';
 import { defaultBatchSize, encodeRestored } from './restore-images';
@@ -31,6 +32,7 @@ interface RestoreArgs {
   onlyCenterFace: boolean;
   minFace: number;
   drawBox: boolean;
+  background?: is.BackgroundKind;
   output: string;
   models?: string;
   eta?: number;
@@ -53,6 +55,8 @@ interface Outcome {
   seconds?: number;
   /** Whole photos: the faces found, with their boxes in input pixels and where each restored face went. */
   faces?: { box: [number, number, number, number]; output: string }[];
+  /** Whole photos: which path ran (face finder, paste mask, background). */
+  path?: { detector: string; paste: string; background: string };
   error?: { code: string; message: string };
 }
 
@@ -80,10 +84,11 @@ export function parseRestoreArgs(argv: string[]): RestoreArgs {
       'only-center-face': { type: 'boolean', default: false },
       'min-face': { type: 'string' },
       'draw-box': { type: 'boolean', default: false },
+      background: { type: 'string' },
     },
   });
   if (values.aligned) {
-    for (const flag of ['upscale', 'only-center-face', 'min-face', 'draw-box'] as const) {
+    for (const flag of ['upscale', 'only-center-face', 'min-face', 'draw-box', 'background'] as const) {
       if (values[flag] !== undefined && values[flag] !== false) throw new UsageError(`--${flag} is for whole photos; leave out --aligned`);
     }
   } else if (values.compare) {
@@ -98,6 +103,7 @@ export function parseRestoreArgs(argv: string[]): RestoreArgs {
     onlyCenterFace: values['only-center-face'],
     minFace: numericFlag(values['min-face'], 'min-face', is.minFace) ?? 0,
     drawBox: values['draw-box'],
+    ...(values.background !== undefined ? { background: textFlag(values.background, 'background', is.background) } : {}),
     output: values.output,
     device: textFlag(values.device, 'device', is.device),
     dtype: textFlag(values.dtype, 'dtype', is.dtype),
@@ -220,6 +226,7 @@ function photoUnit(file: string): Unit {
     async run({ engine, args, seed, stems, signal, onStep }) {
       const photo = await engine.restorePhoto(file, {
         upscale: args.upscale, onlyCenterFace: args.onlyCenterFace, minFace: args.minFace, drawBox: args.drawBox,
+        ...(args.background !== undefined ? { background: args.background } : {}),
         quality: args.quality, maxPixels: args.maxPixels, seed, signal, onStep, ...sampling(args),
         ...(args.format !== undefined ? { format: args.format } : {}),
       });
@@ -234,7 +241,8 @@ function photoUnit(file: string): Unit {
         writeAtomically(faceFile, face.restored);
         return { box: face.box.map((v) => Math.round(v * 10) / 10) as [number, number, number, number], output: faceFile };
       });
-      return [{ input: file, output, faces }];
+      const { detector, paste, background } = photo.info;
+      return [{ input: file, output, faces, path: { detector, paste, background } }];
     },
   };
 }
@@ -265,6 +273,16 @@ async function unitsOf(files: string[], args: RestoreArgs, device: string, outco
   return units;
 }
 
+/** Which whole-photo path runs, and how to get the published one when it is the fallback. */
+function photoPathLine(engine: DifFace, args: RestoreArgs): string {
+  const background = args.background ?? (engine.backgroundAvailable ? 'realesrgan' : 'lanczos');
+  const line = `whole photos: dlib faces, square mask, ${background === 'realesrgan' ? 'Real-ESRGAN' : 'Lanczos'} background`;
+  if (background === 'lanczos' && !engine.backgroundAvailable) {
+    return `${line} (${BACKGROUND_CHECKPOINT} is not in ${engine.modelDir}; \`difface models fetch --only photos --dir ${engine.modelDir}\` gets it)`;
+  }
+  return line;
+}
+
 export async function restoreCommand(argv: string[]): Promise<number> {
   const args = parseRestoreArgs(argv);
   const outcomes: Outcome[] = [];
@@ -282,6 +300,7 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     if (args.startStep !== undefined) usage(() => is.startStep(args.startStep, engine.timesteps.length - 1, '--start-step'));
     const seed = BigInt(args.seed ?? randomSeed());
     const units = await unitsOf(files, args, engine.device, outcomes);
+    if (!args.aligned && units.length > 0) process.stderr.write(`difface: ${photoPathLine(engine, args)}\n`);
     const inputs = units.flatMap((unit) => unit.inputs);
     const progress = new Progress(inputs.length, args.aligned ? 'faces' : 'photos');
     const context: RunContext = {

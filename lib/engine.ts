@@ -17,6 +17,7 @@ import { DecodedImage, ImageInput } from './image';
 import { LoadOptions, checkLoadOptions, loadNative } from './load';
 import { readModelCard, ModelCard } from './modelcard';
 import { native } from './native';
+import { BackgroundNetwork, UpscaleBackgroundOptions } from './background';
 import { PhotoOptions, RestoredPhoto, restorePhoto } from './photo';
 import { BatchQueue, EngineStats } from './queue';
 import { Restoration, RestoreFacesOptions, RestoreOptions, RestoredFace, restore, restoreFaces } from './restore';
@@ -35,9 +36,11 @@ export class DifFace {
   readonly dtype: DType;
   readonly threads: number;
   readonly #core: EngineCore;
+  readonly #background: BackgroundNetwork;
 
   private constructor(core: EngineCore, options: Required<LoadOptions>) {
     this.#core = core;
+    this.#background = new BackgroundNetwork(core);
     this.modelDir = core.modelDir;
     this.card = core.card;
     this.device = core.live().device;
@@ -212,6 +215,21 @@ export class DifFace {
     const target = this.#core.faces(canvas, 'canvas');
     if (faces.length !== canvasToFace.length) throw invalidParameterError('canvasToFace', `one map per face (${faces.length})`, canvasToFace);
     return this.#core.run(() => engine.pasteFaces(target, faces.map((f) => Tensor.native(f, 'face')), [...canvasToFace], scale));
+  }
+
+  /** Whether RealESRGAN_x2plus.pth is in the model directory, so whole photos get the published Real-ESRGAN background. */
+  get backgroundAvailable(): boolean {
+    return this.#background.available;
+  }
+
+  /**
+   * Upscales a photo [1, 3, H, W] in [0, 1] twice with Real-ESRGAN x2plus, tile by tile as
+   * the published upsampler does (tiles of 400 pixels, 10 of context), on the engine's device
+   * and dtype; the result is rounded to 8-bit levels. The network is loaded at the first call.
+   */
+  upscaleBackground(image: Tensor, options: UpscaleBackgroundOptions = {}): Promise<Tensor<'float32'>> {
+    this.#core.live();
+    return this.#background.upscale(image, options);
   }
 
   /** Whether the UNet is replayed as CUDA graphs: allowed, shapes captured, and whether a capture failed. */
