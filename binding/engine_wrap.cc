@@ -99,7 +99,9 @@ void EngineWrap::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod("resize", &EngineWrap::Resize),
                                         InstanceMethod("warpAffine", &EngineWrap::WarpAffine),
                                         InstanceMethod("pasteFaces", &EngineWrap::PasteFaces),
-                                        InstanceMethod("loadBackground", &EngineWrap::LoadBackground),
+                                        InstanceMethod("loadPhotoNetwork", &EngineWrap::LoadPhotoNetwork),
+                                        InstanceMethod("detectFaces", &EngineWrap::DetectFaces),
+                                        InstanceMethod("decodeDetections", &EngineWrap::DecodeDetections),
                                         InstanceMethod("upscaleBackground", &EngineWrap::UpscaleBackground),
                                         InstanceMethod("cudaGraphs", &EngineWrap::CudaGraphs),
                                         InstanceMethod("memory", &EngineWrap::Memory),
@@ -343,15 +345,41 @@ Napi::Value EngineWrap::PasteFaces(const Napi::CallbackInfo& info) {
   });
 }
 
-// loadBackground(architecture, { checkpoint, unwrap, stripPrefix }) -> Promise<undefined>
-Napi::Value EngineWrap::LoadBackground(const Napi::CallbackInfo& info) {
+// loadPhotoNetwork(role, architecture, { checkpoint, unwrap, stripPrefix }) -> Promise<undefined>
+Napi::Value EngineWrap::LoadPhotoNetwork(const Napi::CallbackInfo& info) {
   difface::Engine& engine = engineFor(info.Env());
-  if (!info[0].IsString()) throwJs(info.Env(), difface::codes::kInvalidArgument, "the background architecture must be a path");
-  const std::string architecture = info[0].As<Napi::String>().Utf8Value();
-  const difface::WeightsSource weights = weightsArg(info[1], "weights");
-  return Job::start(Job::pinning(info, {}), state_->worker, [&engine, architecture, weights]() -> Settle {
-    engine.loadBackground(architecture, weights);
+  if (!info[0].IsString() || !info[1].IsString()) {
+    throwJs(info.Env(), difface::codes::kInvalidArgument, "a photo network needs its role and architecture path");
+  }
+  const std::string role = info[0].As<Napi::String>().Utf8Value();
+  const std::string architecture = info[1].As<Napi::String>().Utf8Value();
+  const difface::WeightsSource weights = weightsArg(info[2], "weights");
+  return Job::start(Job::pinning(info, {}), state_->worker, [&engine, role, architecture, weights]() -> Settle {
+    engine.loadPhotoNetwork(role, architecture, weights);
     return [](Napi::Env env) -> Napi::Value { return env.Undefined(); };
+  });
+}
+
+// detectFaces(image) -> Promise<Tensor [N, 15]>
+Napi::Value EngineWrap::DetectFaces(const Napi::CallbackInfo& info) {
+  difface::Engine& engine = engineFor(info.Env());
+  torch::Tensor image = TensorWrap::TensorOf(info[0], "image");
+  return startTensor(Job::pinning(info, {0}), state_->worker, [&engine, image] {
+    return engine.detectFaces(image, difface::DetectionSettings{});
+  });
+}
+
+// decodeDetections(loc, conf, landmarks, height, width, scale) -> Promise<Tensor [N, 15]>
+Napi::Value EngineWrap::DecodeDetections(const Napi::CallbackInfo& info) {
+  engineFor(info.Env());
+  torch::Tensor loc = TensorWrap::TensorOf(info[0], "loc");
+  torch::Tensor conf = TensorWrap::TensorOf(info[1], "conf");
+  torch::Tensor landmarks = TensorWrap::TensorOf(info[2], "landmarks");
+  const int64_t height = integerArg(info[3], "height");
+  const int64_t width = integerArg(info[4], "width");
+  const double scale = numberArg(info[5], "scale");
+  return startTensor(Job::pinning(info, {0, 1, 2}), state_->worker, [loc, conf, landmarks, height, width, scale] {
+    return difface::decodeDetections(loc, conf, landmarks, height, width, scale, difface::DetectionSettings{});
   });
 }
 
