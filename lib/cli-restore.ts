@@ -17,7 +17,7 @@ import { DifFace } from './engine';
 import { DifFaceError } from './errors';
 import { faceFindingAvailable } from './faces';
 import { DEFAULT_MAX_PIXELS, DecodedImage, decodeImage, defaultOutputFormat, extensionOf } from './image';
-import { BACKGROUND_CHECKPOINT } from './background';
+import { PHOTO_NETWORKS } from './photo-networks';
 import { DEMO_NOTICE, resolveModels } from './models';
 import { RestoredFace, randomSeed } from './restore';
 import { defaultBatchSize, encodeRestored } from './restore-images';
@@ -33,6 +33,7 @@ interface RestoreArgs {
   minFace: number;
   drawBox: boolean;
   background?: is.BackgroundKind;
+  detector?: is.DetectorKind;
   output: string;
   models?: string;
   eta?: number;
@@ -85,10 +86,11 @@ export function parseRestoreArgs(argv: string[]): RestoreArgs {
       'min-face': { type: 'string' },
       'draw-box': { type: 'boolean', default: false },
       background: { type: 'string' },
+      detector: { type: 'string' },
     },
   });
   if (values.aligned) {
-    for (const flag of ['upscale', 'only-center-face', 'min-face', 'draw-box', 'background'] as const) {
+    for (const flag of ['upscale', 'only-center-face', 'min-face', 'draw-box', 'background', 'detector'] as const) {
       if (values[flag] !== undefined && values[flag] !== false) throw new UsageError(`--${flag} is for whole photos; leave out --aligned`);
     }
   } else if (values.compare) {
@@ -104,6 +106,7 @@ export function parseRestoreArgs(argv: string[]): RestoreArgs {
     minFace: numericFlag(values['min-face'], 'min-face', is.minFace) ?? 0,
     drawBox: values['draw-box'],
     ...(values.background !== undefined ? { background: textFlag(values.background, 'background', is.background) } : {}),
+    ...(values.detector !== undefined ? { detector: textFlag(values.detector, 'detector', is.detector) } : {}),
     output: values.output,
     device: textFlag(values.device, 'device', is.device),
     dtype: textFlag(values.dtype, 'dtype', is.dtype),
@@ -227,6 +230,7 @@ function photoUnit(file: string): Unit {
       const photo = await engine.restorePhoto(file, {
         upscale: args.upscale, onlyCenterFace: args.onlyCenterFace, minFace: args.minFace, drawBox: args.drawBox,
         ...(args.background !== undefined ? { background: args.background } : {}),
+        ...(args.detector !== undefined ? { detector: args.detector } : {}),
         quality: args.quality, maxPixels: args.maxPixels, seed, signal, onStep, ...sampling(args),
         ...(args.format !== undefined ? { format: args.format } : {}),
       });
@@ -248,10 +252,13 @@ function photoUnit(file: string): Unit {
 }
 
 /** The units to run; inputs that cannot be used are failed outcomes instead. */
-async function unitsOf(files: string[], args: RestoreArgs, device: string, outcomes: Outcome[]): Promise<Unit[]> {
+async function unitsOf(files: string[], args: RestoreArgs, engine: DifFace, outcomes: Outcome[]): Promise<Unit[]> {
+  const device = engine.device;
   if (!args.aligned) {
     const finding = faceFindingAvailable();
-    if (finding.available) return files.map(photoUnit);
+    // RetinaFace runs in the engine, so it needs no dlib.
+    const retinaFace = args.detector !== 'dlib' && engine.detectorAvailable;
+    if (finding.available || retinaFace) return files.map(photoUnit);
     for (const file of files) {
       outcomes.push(failure(file, new DifFaceError('EDETECT', `${file}: ${finding.reason ?? 'faces cannot be found here'}`)));
       report(outcomes[outcomes.length - 1] as Outcome);
@@ -273,14 +280,18 @@ async function unitsOf(files: string[], args: RestoreArgs, device: string, outco
   return units;
 }
 
-/** Which whole-photo path runs, and how to get the published one when it is the fallback. */
+/** Which whole-photo path runs, and how to get the published one where it falls back. */
 function photoPathLine(engine: DifFace, args: RestoreArgs): string {
+  const detector = args.detector ?? (engine.detectorAvailable ? 'retinaface' : 'dlib');
   const background = args.background ?? (engine.backgroundAvailable ? 'realesrgan' : 'lanczos');
-  const line = `whole photos: dlib faces, square mask, ${background === 'realesrgan' ? 'Real-ESRGAN' : 'Lanczos'} background`;
-  if (background === 'lanczos' && !engine.backgroundAvailable) {
-    return `${line} (${BACKGROUND_CHECKPOINT} is not in ${engine.modelDir}; \`difface models fetch --only photos --dir ${engine.modelDir}\` gets it)`;
-  }
-  return line;
+  const line = `whole photos: ${detector === 'retinaface' ? 'RetinaFace' : 'dlib'} faces, square mask, ` +
+    `${background === 'realesrgan' ? 'Real-ESRGAN' : 'Lanczos'} background`;
+  const missing = [
+    ...(detector === 'dlib' && !engine.detectorAvailable ? [PHOTO_NETWORKS.detector.checkpoint] : []),
+    ...(background === 'lanczos' && !engine.backgroundAvailable ? [PHOTO_NETWORKS.background.checkpoint] : []),
+  ];
+  if (missing.length === 0) return line;
+  return `${line} (${missing.join(' and ')} not in ${engine.modelDir}; \`difface models fetch --only photos --dir ${engine.modelDir}\` gets ${missing.length === 1 ? 'it' : 'them'})`;
 }
 
 export async function restoreCommand(argv: string[]): Promise<number> {
@@ -299,7 +310,7 @@ export async function restoreCommand(argv: string[]): Promise<number> {
   try {
     if (args.startStep !== undefined) usage(() => is.startStep(args.startStep, engine.timesteps.length - 1, '--start-step'));
     const seed = BigInt(args.seed ?? randomSeed());
-    const units = await unitsOf(files, args, engine.device, outcomes);
+    const units = await unitsOf(files, args, engine, outcomes);
     if (!args.aligned && units.length > 0) process.stderr.write(`difface: ${photoPathLine(engine, args)}\n`);
     const inputs = units.flatMap((unit) => unit.inputs);
     const progress = new Progress(inputs.length, args.aligned ? 'faces' : 'photos');

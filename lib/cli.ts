@@ -45,6 +45,8 @@ const USAGE = `Usage:
       --background B     whole photos: realesrgan (as published; needs RealESRGAN_x2plus.pth,
                          \`difface models fetch --only photos\`) or lanczos; default realesrgan
                          when its weights are in the model directory, else lanczos
+      --detector D       whole photos: retinaface (as published; needs detection_Resnet50_Final.pth)
+                         or dlib; default retinaface when its weights are there, else dlib
       --json             print one JSON summary on stdout (with each photo's faces and boxes)
       Exit code 0 when every input was restored, 1 when some failed, 2 for a usage error.
   difface serve [--port P] [--host H] [--models DIR] [--device D] [--dtype T] [--threads N]

@@ -75,6 +75,12 @@ export interface PhotoOptions {
    * its weights are there, else 'lanczos'; `info.background` says which ran.
    */
   background?: is.BackgroundKind;
+  /**
+   * How faces are found: 'retinaface' (as published; needs detection_Resnet50_Final.pth in
+   * the model directory) or 'dlib'. Default: 'retinaface' when its weights are there, else
+   * 'dlib'; `info.detector` says which ran.
+   */
+  detector?: is.DetectorKind;
   /** Progress of the Real-ESRGAN background, tile by tile. */
   onTile?: (progress: TileProgress) => void;
   format?: OutputFormat;
@@ -100,7 +106,7 @@ export interface RestoredPhoto {
   info: {
     input: string; width: number; height: number; format: OutputFormat; inputFormat: string; upscale: number;
     /** Which path ran: the face finder, the paste mask and the background. */
-    detector: 'dlib'; paste: 'square'; background: is.BackgroundKind;
+    detector: is.DetectorKind; paste: 'square'; background: is.BackgroundKind;
   };
 }
 
@@ -143,6 +149,7 @@ export function checkPhotoOptions(options: PhotoOptions): void {
   is.upscale(options.upscale ?? 2);
   is.minFace(options.minFace ?? 0);
   if (options.background !== undefined) is.background(options.background);
+  if (options.detector !== undefined) is.detector(options.detector);
   is.optionalFunction(options.onTile, 'onTile');
   checkEncodeOptions(options);
 }
@@ -153,6 +160,8 @@ export interface PhotoEngine {
   pasteFaces(canvas: Tensor, faces: readonly Tensor[], canvasToFace: readonly (readonly number[])[], scale: number): Promise<Tensor<'float32'>>;
   restoreDecoded(faces: readonly DecodedImage[], options: RestoreFacesOptions): Promise<RestoredFace[]>;
   readonly backgroundAvailable: boolean;
+  readonly detectorAvailable: boolean;
+  detectFaces(image: Tensor): Promise<FoundFace[]>;
   upscaleBackground(image: Tensor, options: UpscaleBackgroundOptions): Promise<Tensor<'float32'>>;
 }
 
@@ -198,11 +207,15 @@ export async function restorePhoto(engine: PhotoEngine, input: ImageInput,
   checkPhotoOptions(options);
   const upscale = options.upscale ?? 2;
   const photo = await readPhoto(input, options.maxPixels ?? DEFAULT_MAX_PIXELS);
-  const faces = pickFaces(await findFaces(photo.rgb, photo.width, photo.height), photo.width, photo.height, options);
-  const photoToCrop = faces.map((face) => similarity(face.points, FACE_TEMPLATE));
+  const detectorKind = options.detector ?? (engine.detectorAvailable ? 'retinaface' : 'dlib');
   const crops: DecodedImage[] = [];
+  let faces: FoundFace[];
+  let photoToCrop: Affine[];
   {
     using source = Tensor.fromFloat32(planes(photo.rgb, photo.width * photo.height), [1, 3, photo.height, photo.width]);
+    const found = detectorKind === 'retinaface' ? await engine.detectFaces(source) : await findFaces(photo.rgb, photo.width, photo.height);
+    faces = pickFaces(found, photo.width, photo.height, options);
+    photoToCrop = faces.map((face) => similarity(face.points, FACE_TEMPLATE));
     for (const [i, map] of photoToCrop.map(invert).entries()) {
       using crop = await engine.warpAffine(source, map, [CROP_SIZE, CROP_SIZE], BORDER);
       crops.push({ name: `${photo.name}#${i}`, width: CROP_SIZE, height: CROP_SIZE, rgb: await crop.toFloat32(), grey: false, depth: 8, format: 'png' });
@@ -245,7 +258,7 @@ export async function restorePhoto(engine: PhotoEngine, input: ImageInput,
     image,
     faces: faces.map((face, i) => ({ box: face.box, score: face.score, points: face.points, toCrop: photoToCrop[i] as Affine,
       restored: faceImages[i] as Buffer })),
-    info: { input: photo.name, width, height, format, inputFormat: photo.format, upscale, detector: 'dlib', paste: 'square',
+    info: { input: photo.name, width, height, format, inputFormat: photo.format, upscale, detector: detectorKind, paste: 'square',
       background: backgroundKind },
   };
 }

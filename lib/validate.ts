@@ -167,3 +167,11 @@ export function evenPixels(value: unknown, name: string): number {
   if (pixels % 2 !== 0) throw invalidParameterError(name, 'an even number of pixels', value);
   return pixels;
 }
+
+export const DETECTORS = ['retinaface', 'dlib'] as const;
+export type DetectorKind = (typeof DETECTORS)[number];
+
+/** How a whole photo's faces are found. */
+export function detector(value: unknown, name = 'detector'): DetectorKind {
+  return oneOf(value, name, DETECTORS);
+}
