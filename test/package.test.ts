@@ -68,7 +68,9 @@ describe('the npm package', function () {
       'package/models/convert.py', 'package/models/unet.py', 'package/models/swinir.py', 'package/models/demo/unet.pt',
       'package/models/demo/difface.json', 'package/CMakeLists.txt', 'package/cpp/engine.cpp', 'package/scripts/install.js',
       'package/models/manifest.json', 'package/models/export_architecture.py', 'package/models/architectures/restoration/unet.pt',
-      'package/models/architectures/restoration/backbone.pt', 'package/models/architectures/restoration/architecture.json']) {
+      'package/models/architectures/restoration/backbone.pt', 'package/models/architectures/restoration/architecture.json',
+      'package/models/architectures/photos/background.pt', 'package/models/architectures/photos/detector.pt',
+      'package/models/architectures/photos/architecture.json']) {
       assert.ok(listing.includes(needed), `${needed} is packed`);
     }
     assert.ok(listing.some((f) => /^package\/prebuilds\/linux-x64\/[^/]*\.node$/.test(f)), 'a prebuilt binary is packed');
