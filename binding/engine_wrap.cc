@@ -103,6 +103,10 @@ void EngineWrap::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod("resize", &EngineWrap::Resize),
                                         InstanceMethod("warpAffine", &EngineWrap::WarpAffine),
                                         InstanceMethod("pasteFaces", &EngineWrap::PasteFaces),
+                                        InstanceMethod("loadPhotoNetwork", &EngineWrap::LoadPhotoNetwork),
+                                        InstanceMethod("detectFaces", &EngineWrap::DetectFaces),
+                                        InstanceMethod("decodeDetections", &EngineWrap::DecodeDetections),
+                                        InstanceMethod("upscaleBackground", &EngineWrap::UpscaleBackground),
                                         InstanceMethod("cudaGraphs", &EngineWrap::CudaGraphs),
                                         InstanceMethod("memory", &EngineWrap::Memory),
                                         InstanceMethod("resetPeakMemory", &EngineWrap::ResetPeakMemory),
@@ -356,6 +360,60 @@ Napi::Value EngineWrap::PasteFaces(const Napi::CallbackInfo& info) {
   const double scale = numberArg(info[3], "scale");
   return startTensor(Job::pinning(info, {0, 1}), state_->worker, [&engine, canvas, faces, maps, scale] {
     return engine.pasteFaces(canvas, faces, maps, scale);
+  });
+}
+
+// loadPhotoNetwork(role, architecture, { checkpoint, unwrap, stripPrefix }) -> Promise<undefined>
+Napi::Value EngineWrap::LoadPhotoNetwork(const Napi::CallbackInfo& info) {
+  difface::Engine& engine = engineFor(info.Env());
+  if (!info[0].IsString() || !info[1].IsString()) {
+    throwJs(info.Env(), difface::codes::kInvalidArgument, "a photo network needs its role and architecture path");
+  }
+  const std::string role = info[0].As<Napi::String>().Utf8Value();
+  const std::string architecture = info[1].As<Napi::String>().Utf8Value();
+  const difface::WeightsSource weights = weightsArg(info[2], "weights");
+  return Job::start(Job::pinning(info, {}), state_->worker, [&engine, role, architecture, weights]() -> Settle {
+    engine.loadPhotoNetwork(role, architecture, weights);
+    return [](Napi::Env env) -> Napi::Value { return env.Undefined(); };
+  });
+}
+
+// detectFaces(image) -> Promise<Tensor [N, 15]>
+Napi::Value EngineWrap::DetectFaces(const Napi::CallbackInfo& info) {
+  difface::Engine& engine = engineFor(info.Env());
+  torch::Tensor image = TensorWrap::TensorOf(info[0], "image");
+  return startTensor(Job::pinning(info, {0}), state_->worker, [&engine, image] {
+    return engine.detectFaces(image, difface::DetectionSettings{});
+  });
+}
+
+// decodeDetections(loc, conf, landmarks, height, width, scale) -> Promise<Tensor [N, 15]>
+Napi::Value EngineWrap::DecodeDetections(const Napi::CallbackInfo& info) {
+  engineFor(info.Env());
+  torch::Tensor loc = TensorWrap::TensorOf(info[0], "loc");
+  torch::Tensor conf = TensorWrap::TensorOf(info[1], "conf");
+  torch::Tensor landmarks = TensorWrap::TensorOf(info[2], "landmarks");
+  const int64_t height = integerArg(info[3], "height");
+  const int64_t width = integerArg(info[4], "width");
+  const double scale = numberArg(info[5], "scale");
+  return startTensor(Job::pinning(info, {0, 1, 2}), state_->worker, [loc, conf, landmarks, height, width, scale] {
+    return difface::decodeDetections(loc, conf, landmarks, height, width, scale, difface::DetectionSettings{});
+  });
+}
+
+// upscaleBackground(image, tile, tilePad, onTile(done, total), cancelToken)
+Napi::Value EngineWrap::UpscaleBackground(const Napi::CallbackInfo& info) {
+  difface::Engine& engine = engineFor(info.Env());
+  torch::Tensor image = TensorWrap::TensorOf(info[0], "image");
+  difface::TileSettings settings;
+  settings.tile = integerArg(info[1], "tile");
+  settings.pad = integerArg(info[2], "tilePad");
+  auto token = CancelTokenWrap::FlagOf(info[4]);
+  Job* job = Job::pinning(info, {0}, info[3]);
+  difface::TileProgressFn onTile = [job](int64_t done, int64_t total) { job->reportProgress(done, total, 0); };
+  const difface::CancelCheck cancelled = cancelCheck(state_.get(), std::move(token), job);
+  return startTensor(job, state_->worker, [&engine, image, settings, onTile, cancelled] {
+    return engine.upscaleBackground(image, settings, onTile, cancelled);
   });
 }
 

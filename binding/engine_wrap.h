@@ -37,6 +37,10 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value Resize(const Napi::CallbackInfo& info);
   Napi::Value WarpAffine(const Napi::CallbackInfo& info);
   Napi::Value PasteFaces(const Napi::CallbackInfo& info);
+  Napi::Value LoadPhotoNetwork(const Napi::CallbackInfo& info);
+  Napi::Value DetectFaces(const Napi::CallbackInfo& info);
+  Napi::Value DecodeDetections(const Napi::CallbackInfo& info);
+  Napi::Value UpscaleBackground(const Napi::CallbackInfo& info);
   Napi::Value CudaGraphs(const Napi::CallbackInfo& info);
   Napi::Value Memory(const Napi::CallbackInfo& info);
   Napi::Value ResetPeakMemory(const Napi::CallbackInfo& info);

@@ -82,6 +82,13 @@ std::unordered_map<std::string, torch::Tensor> slotsOf(const torch::jit::Module&
   return slots;
 }
 
+// Batch norm's count of training batches changes nothing at inference; some published files
+// carry it and others do not, so the photo networks leave it out and a checkpoint's is ignored.
+bool isBatchCounter(const std::string& name) {
+  static const std::string kSuffix = "num_batches_tracked";
+  return name.size() >= kSuffix.size() && name.compare(name.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0;
+}
+
 }  // namespace
 
 Architecture loadArchitecture(const std::string& path, const c10::Device& device, const std::string& what) {
@@ -119,7 +126,7 @@ void fillArchitecture(Architecture& architecture, const StateDict& state, const 
     }
   }
   for (const NamedTensor& entry : state) {
-    if (expected.count(entry.name) == 0) unexpected.push_back(entry.name);
+    if (expected.count(entry.name) == 0 && !isBatchCounter(entry.name)) unexpected.push_back(entry.name);
   }
   if (!missing.empty() || !unexpected.empty() || !misshaped.empty() || !mistyped.empty()) {
     std::string parts;

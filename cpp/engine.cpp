@@ -158,6 +158,8 @@ Engine::~Engine() {
   graphedUNet_.reset();
   unet_.reset();
   backbone_.reset();
+  background_.reset();
+  detector_.reset();
   releaseHostMemory();
   liveEngines.fetch_sub(1);
 }
@@ -407,6 +409,47 @@ torch::Tensor Engine::pasteFaces(const torch::Tensor& canvas, const std::vector<
   std::vector<torch::Tensor> onDev;
   for (const torch::Tensor& face : faces) onDev.push_back(onDevice(face, "face", 3));
   torch::Tensor out = difface::pasteFaces(onDevice(canvas, "canvas", 3), onDev, canvasToFace, scale);
+  scope.finish();
+  return out;
+}
+
+void Engine::loadPhotoNetwork(const std::string& role, const std::string& architecture, const WeightsSource& weights) {
+  if (role != "background" && role != "detector") {
+    throw Error(codes::kInvalidArgument, "the photo networks are 'background' and 'detector', not '" + role + "'");
+  }
+  Scope scope(*this);
+  if (weights.checkpoint.empty()) throw Error(codes::kInvalidArgument, "the " + role + " network needs its checkpoint");
+  auto network = std::make_unique<torch::jit::Module>(loadFilled(architecture, weights, device_, role));
+  // As the published .half(): every floating tensor of the network in the engine's dtype.
+  for (const auto& param : network->named_parameters()) {
+    torch::Tensor tensor = param.value;
+    tensor.set_data(tensor.to(dtype_));
+  }
+  for (const auto& buffer : network->named_buffers()) {
+    torch::Tensor tensor = buffer.value;
+    if (tensor.is_floating_point()) tensor.set_data(tensor.to(dtype_));
+  }
+  scope.finish();
+  (role == "background" ? background_ : detector_) = std::move(network);
+}
+
+bool Engine::hasPhotoNetwork(const std::string& role) const {
+  return role == "background" ? background_ != nullptr : role == "detector" && detector_ != nullptr;
+}
+
+torch::Tensor Engine::upscaleBackground(const torch::Tensor& image, const TileSettings& settings, const TileProgressFn& onTile,
+                                        const TileCancelFn& cancelled) {
+  Scope scope(*this);
+  if (!background_) throw Error(codes::kModelDir, "no background network is loaded; load it first");
+  torch::Tensor out = upscaleInTiles(*background_, onDevice(image, "image", 3), dtype_, settings, onTile, cancelled);
+  scope.finish();
+  return out;
+}
+
+torch::Tensor Engine::detectFaces(const torch::Tensor& image, const DetectionSettings& settings) {
+  Scope scope(*this);
+  if (!detector_) throw Error(codes::kModelDir, "no face detector network is loaded; load it first");
+  torch::Tensor out = difface::detectFaces(*detector_, onDevice(image, "image", 3), dtype_, settings);
   scope.finish();
   return out;
 }

@@ -12,9 +12,11 @@
 #include <ATen/core/Generator.h>
 #include <torch/types.h>
 
+#include "background.h"
 #include "cuda_graphs.h"
 #include "networks.h"
 #include "photo.h"
+#include "retinaface.h"
 #include "sampler.h"
 #include "schedule.h"
 
@@ -123,6 +125,17 @@ class Engine {
   torch::Tensor pasteFaces(const torch::Tensor& canvas, const std::vector<torch::Tensor>& faces,
                            const std::vector<Affine>& canvasToFace, double scale);
 
+  // The whole-photo networks: "background" (Real-ESRGAN's RRDBNet x2) and "detector"
+  // (RetinaFace), each a weight-less architecture filled from its checkpoint, on the engine's
+  // device and in its dtype. A second call for a role replaces that network.
+  void loadPhotoNetwork(const std::string& role, const std::string& architecture, const WeightsSource& weights);
+  bool hasPhotoNetwork(const std::string& role) const;
+  // A photo [1, 3, H, W] in [0, 1] upscaled twice by that network, tile by tile (background.h).
+  torch::Tensor upscaleBackground(const torch::Tensor& image, const TileSettings& settings, const TileProgressFn& onTile,
+                                  const TileCancelFn& cancelled);
+  // Faces found by the detector in a photo [1, 3, H, W] in [0, 1] (retinaface.h): [N, 15].
+  torch::Tensor detectFaces(const torch::Tensor& image, const DetectionSettings& settings);
+
   // Whether the UNet is being replayed as CUDA graphs.
   GraphedForward::Report cudaGraphs() const { return graphedUNet_->report(); }
 
@@ -159,6 +172,8 @@ class Engine {
   std::unique_ptr<DiffusionUNet> unet_;
   std::unique_ptr<RestorationBackbone> backbone_;
   std::unique_ptr<GraphedForward> graphedUNet_;
+  std::unique_ptr<torch::jit::Module> background_;
+  std::unique_ptr<torch::jit::Module> detector_;
   c10::Stream stream_;  // all of this engine's device work, in order
 };
 

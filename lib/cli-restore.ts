@@ -17,6 +17,7 @@ import { DifFace } from './engine';
 import { DifFaceError } from './errors';
 import { faceFindingAvailable } from './faces';
 import { DEFAULT_MAX_PIXELS, DecodedImage, decodeImage, defaultOutputFormat, extensionOf } from './image';
+import { PHOTO_NETWORKS } from './photo-networks';
 import { DEMO_NOTICE, resolveModels } from './models';
 import { RestoredFace, randomSeed } from './restore';
 import { defaultBatchSize, encodeRestored } from './restore-images';
@@ -31,6 +32,8 @@ interface RestoreArgs {
   onlyCenterFace: boolean;
   minFace: number;
   drawBox: boolean;
+  background?: is.BackgroundKind;
+  detector?: is.DetectorKind;
   output: string;
   models?: string;
   eta?: number;
@@ -53,6 +56,8 @@ interface Outcome {
   seconds?: number;
   /** Whole photos: the faces found, with their boxes in input pixels and where each restored face went. */
   faces?: { box: [number, number, number, number]; output: string }[];
+  /** Whole photos: which path ran (face finder, paste mask, background). */
+  path?: { detector: string; paste: string; background: string };
   error?: { code: string; message: string };
 }
 
@@ -80,10 +85,12 @@ export function parseRestoreArgs(argv: string[]): RestoreArgs {
       'only-center-face': { type: 'boolean', default: false },
       'min-face': { type: 'string' },
       'draw-box': { type: 'boolean', default: false },
+      background: { type: 'string' },
+      detector: { type: 'string' },
     },
   });
   if (values.aligned) {
-    for (const flag of ['upscale', 'only-center-face', 'min-face', 'draw-box'] as const) {
+    for (const flag of ['upscale', 'only-center-face', 'min-face', 'draw-box', 'background', 'detector'] as const) {
       if (values[flag] !== undefined && values[flag] !== false) throw new UsageError(`--${flag} is for whole photos; leave out --aligned`);
     }
   } else if (values.compare) {
@@ -98,6 +105,8 @@ export function parseRestoreArgs(argv: string[]): RestoreArgs {
     onlyCenterFace: values['only-center-face'],
     minFace: numericFlag(values['min-face'], 'min-face', is.minFace) ?? 0,
     drawBox: values['draw-box'],
+    ...(values.background !== undefined ? { background: textFlag(values.background, 'background', is.background) } : {}),
+    ...(values.detector !== undefined ? { detector: textFlag(values.detector, 'detector', is.detector) } : {}),
     output: values.output,
     device: textFlag(values.device, 'device', is.device),
     dtype: textFlag(values.dtype, 'dtype', is.dtype),
@@ -220,6 +229,8 @@ function photoUnit(file: string): Unit {
     async run({ engine, args, seed, stems, signal, onStep }) {
       const photo = await engine.restorePhoto(file, {
         upscale: args.upscale, onlyCenterFace: args.onlyCenterFace, minFace: args.minFace, drawBox: args.drawBox,
+        ...(args.background !== undefined ? { background: args.background } : {}),
+        ...(args.detector !== undefined ? { detector: args.detector } : {}),
         quality: args.quality, maxPixels: args.maxPixels, seed, signal, onStep, ...sampling(args),
         ...(args.format !== undefined ? { format: args.format } : {}),
       });
@@ -234,16 +245,20 @@ function photoUnit(file: string): Unit {
         writeAtomically(faceFile, face.restored);
         return { box: face.box.map((v) => Math.round(v * 10) / 10) as [number, number, number, number], output: faceFile };
       });
-      return [{ input: file, output, faces }];
+      const { detector, paste, background } = photo.info;
+      return [{ input: file, output, faces, path: { detector, paste, background } }];
     },
   };
 }
 
 /** The units to run; inputs that cannot be used are failed outcomes instead. */
-async function unitsOf(files: string[], args: RestoreArgs, device: string, outcomes: Outcome[]): Promise<Unit[]> {
+async function unitsOf(files: string[], args: RestoreArgs, engine: DifFace, outcomes: Outcome[]): Promise<Unit[]> {
+  const device = engine.device;
   if (!args.aligned) {
     const finding = faceFindingAvailable();
-    if (finding.available) return files.map(photoUnit);
+    // RetinaFace runs in the engine, so it needs no dlib.
+    const retinaFace = args.detector !== 'dlib' && engine.detectorAvailable;
+    if (finding.available || retinaFace) return files.map(photoUnit);
     for (const file of files) {
       outcomes.push(failure(file, new DifFaceError('EDETECT', `${file}: ${finding.reason ?? 'faces cannot be found here'}`)));
       report(outcomes[outcomes.length - 1] as Outcome);
@@ -265,6 +280,20 @@ async function unitsOf(files: string[], args: RestoreArgs, device: string, outco
   return units;
 }
 
+/** Which whole-photo path runs, and how to get the published one where it falls back. */
+function photoPathLine(engine: DifFace, args: RestoreArgs): string {
+  const detector = args.detector ?? (engine.detectorAvailable ? 'retinaface' : 'dlib');
+  const background = args.background ?? (engine.backgroundAvailable ? 'realesrgan' : 'lanczos');
+  const line = `whole photos: ${detector === 'retinaface' ? 'RetinaFace' : 'dlib'} faces, square mask, ` +
+    `${background === 'realesrgan' ? 'Real-ESRGAN' : 'Lanczos'} background`;
+  const missing = [
+    ...(detector === 'dlib' && !engine.detectorAvailable ? [PHOTO_NETWORKS.detector.checkpoint] : []),
+    ...(background === 'lanczos' && !engine.backgroundAvailable ? [PHOTO_NETWORKS.background.checkpoint] : []),
+  ];
+  if (missing.length === 0) return line;
+  return `${line} (${missing.join(' and ')} not in ${engine.modelDir}; \`difface models fetch --only photos --dir ${engine.modelDir}\` gets ${missing.length === 1 ? 'it' : 'them'})`;
+}
+
 export async function restoreCommand(argv: string[]): Promise<number> {
   const args = parseRestoreArgs(argv);
   const outcomes: Outcome[] = [];
@@ -281,7 +310,8 @@ export async function restoreCommand(argv: string[]): Promise<number> {
   try {
     if (args.startStep !== undefined) usage(() => is.startStep(args.startStep, engine.timesteps.length - 1, '--start-step'));
     const seed = BigInt(args.seed ?? randomSeed());
-    const units = await unitsOf(files, args, engine.device, outcomes);
+    const units = await unitsOf(files, args, engine, outcomes);
+    if (!args.aligned && units.length > 0) process.stderr.write(`difface: ${photoPathLine(engine, args)}\n`);
     const inputs = units.flatMap((unit) => unit.inputs);
     const progress = new Progress(inputs.length, args.aligned ? 'faces' : 'photos');
     const context: RunContext = {

@@ -48,6 +48,11 @@ const USAGE = `Usage:
       --only-center-face whole photos: restore only the face nearest the centre
       --min-face PIXELS  whole photos: leave faces narrower than this as they are
       --draw-box         whole photos: draw a box around each restored face
+      --background B     whole photos: realesrgan (as published; needs RealESRGAN_x2plus.pth,
+                         \`difface models fetch --only photos\`) or lanczos; default realesrgan
+                         when its weights are in the model directory, else lanczos
+      --detector D       whole photos: retinaface (as published; needs detection_Resnet50_Final.pth)
+                         or dlib; default retinaface when its weights are there, else dlib
       --json             print one JSON summary on stdout (with each photo's faces and boxes)
       Exit code 0 when every input was restored, 1 when some failed, 2 for a usage error.
   difface inpaint <files or folders...> -o OUT [--mask M.png | --masks DIR] [options]

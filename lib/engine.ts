@@ -18,6 +18,10 @@ import { InpaintImagesOptions, InpaintOptions, InpaintedImage, Inpainting, inpai
 import { LoadOptions, checkLoadOptions, loadNative } from './load';
 import { readModelCard, ModelCard } from './modelcard';
 import { native } from './native';
+import { UpscaleBackgroundOptions, upscaleBackground } from './background';
+import type { FoundFace } from './faces';
+import { PhotoNetworks } from './photo-networks';
+import * as retinaface from './retinaface';
 import { PhotoOptions, RestoredPhoto, restorePhoto } from './photo';
 import { BatchQueue, EngineStats } from './queue';
 import { Restoration, RestoreFacesOptions, RestoreOptions, RestoredFace, restore, restoreFaces } from './restore';
@@ -36,9 +40,11 @@ export class DifFace {
   readonly dtype: DType;
   readonly threads: number;
   readonly #core: EngineCore;
+  readonly #photoNetworks: PhotoNetworks;
 
   private constructor(core: EngineCore, options: Required<LoadOptions>) {
     this.#core = core;
+    this.#photoNetworks = new PhotoNetworks(core);
     this.modelDir = core.modelDir;
     this.card = core.card;
     this.device = core.live().device;
@@ -228,6 +234,42 @@ export class DifFace {
     const target = this.#core.faces(canvas, 'canvas');
     if (faces.length !== canvasToFace.length) throw invalidParameterError('canvasToFace', `one map per face (${faces.length})`, canvasToFace);
     return this.#core.run(() => engine.pasteFaces(target, faces.map((f) => Tensor.native(f, 'face')), [...canvasToFace], scale));
+  }
+
+  /** Whether RealESRGAN_x2plus.pth is in the model directory, so whole photos get the published Real-ESRGAN background. */
+  get backgroundAvailable(): boolean {
+    return this.#photoNetworks.available('background');
+  }
+
+  /** Whether detection_Resnet50_Final.pth is in the model directory, so whole photos find faces with RetinaFace as published. */
+  get detectorAvailable(): boolean {
+    return this.#photoNetworks.available('detector');
+  }
+
+  /**
+   * The faces RetinaFace (ResNet-50) finds in a photo [1, 3, H, W] in [0, 1], as the published
+   * chain finds them (enlarged to a short side of 640, threshold 0.8, NMS 0.4), best first, in
+   * the photo's pixels. The network is loaded at the first call.
+   */
+  detectFaces(image: Tensor): Promise<FoundFace[]> {
+    this.#core.live();
+    return retinaface.detectFaces(this.#photoNetworks, image);
+  }
+
+  /** RetinaFace's post-processing alone on given outputs (loc [N, 4], conf [N, 2], landmarks [N, 10]); see retinaface.ts. */
+  decodeDetections(outputs: { loc: Tensor; conf: Tensor; landmarks: Tensor }, height: number, width: number, scale = 1): Promise<FoundFace[]> {
+    this.#core.live();
+    return retinaface.decodeDetections(this.#photoNetworks, outputs, height, width, scale);
+  }
+
+  /**
+   * Upscales a photo [1, 3, H, W] in [0, 1] twice with Real-ESRGAN x2plus, tile by tile as
+   * the published upsampler does (tiles of 400 pixels, 10 of context), on the engine's device
+   * and dtype; the result is rounded to 8-bit levels. The network is loaded at the first call.
+   */
+  upscaleBackground(image: Tensor, options: UpscaleBackgroundOptions = {}): Promise<Tensor<'float32'>> {
+    this.#core.live();
+    return upscaleBackground(this.#photoNetworks, image, options);
   }
 
   /** Whether the UNet is replayed as CUDA graphs: allowed, shapes captured, and whether a capture failed. */

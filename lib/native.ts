@@ -50,6 +50,11 @@ export interface NativeEngine {
   resize(x: NativeTensor, height: number, width: number): Promise<NativeTensor>;
   warpAffine(image: NativeTensor, outToImage: readonly number[], height: number, width: number, border: readonly number[]): Promise<NativeTensor>;
   pasteFaces(canvas: NativeTensor, faces: NativeTensor[], canvasToFace: (readonly number[])[], scale: number): Promise<NativeTensor>;
+  loadPhotoNetwork(role: string, architecture: string, weights: { checkpoint: string; unwrap: string[]; stripPrefix: string }): Promise<void>;
+  detectFaces(image: NativeTensor): Promise<NativeTensor>;
+  decodeDetections(loc: NativeTensor, conf: NativeTensor, landmarks: NativeTensor, height: number, width: number, scale: number): Promise<NativeTensor>;
+  upscaleBackground(image: NativeTensor, tile: number, tilePad: number, onTile: StepCallback | undefined,
+    cancel: NativeCancelToken | undefined): Promise<NativeTensor>;
   cudaGraphs(): { allowed: boolean; captured: number; failed: boolean };
   memory(): { currentBytes: number; peakBytes: number };
   resetPeakMemory(): void;

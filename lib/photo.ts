@@ -10,6 +10,7 @@ import {
   DEFAULT_MAX_PIXELS, DecodedImage, ImageInput, OutputFormat, checkEncodeOptions, defaultOutputFormat, encodeImage, probeImage,
   undecodable,
 } from './image';
+import { TileProgress, UpscaleBackgroundOptions } from './background';
 import { RestoreFacesOptions, RestoredFace } from './restore';
 import { Tensor } from './tensor';
 import * as is from './validate';
@@ -68,6 +69,20 @@ export interface PhotoOptions {
   minFace?: number;
   /** Draw each restored face's box on the output. */
   drawBox?: boolean;
+  /**
+   * How the background is upscaled: 'realesrgan' (Real-ESRGAN x2plus, as published; needs
+   * RealESRGAN_x2plus.pth in the model directory) or 'lanczos'. Default: 'realesrgan' when
+   * its weights are there, else 'lanczos'; `info.background` says which ran.
+   */
+  background?: is.BackgroundKind;
+  /**
+   * How faces are found: 'retinaface' (as published; needs detection_Resnet50_Final.pth in
+   * the model directory) or 'dlib'. Default: 'retinaface' when its weights are there, else
+   * 'dlib'; `info.detector` says which ran.
+   */
+  detector?: is.DetectorKind;
+  /** Progress of the Real-ESRGAN background, tile by tile. */
+  onTile?: (progress: TileProgress) => void;
   format?: OutputFormat;
   quality?: number;
   maxPixels?: number;
@@ -88,7 +103,11 @@ export interface PhotoFace {
 export interface RestoredPhoto {
   image: Buffer;
   faces: PhotoFace[];
-  info: { input: string; width: number; height: number; format: OutputFormat; inputFormat: string; upscale: number };
+  info: {
+    input: string; width: number; height: number; format: OutputFormat; inputFormat: string; upscale: number;
+    /** Which path ran: the face finder, the paste mask and the background. */
+    detector: is.DetectorKind; paste: 'square'; background: is.BackgroundKind;
+  };
 }
 
 /** Decodes a photo to 8-bit sRGB, EXIF orientation applied and any alpha flattened onto white. */
@@ -129,6 +148,9 @@ function boxesOverlay(faces: readonly FoundFace[], width: number, height: number
 export function checkPhotoOptions(options: PhotoOptions): void {
   is.upscale(options.upscale ?? 2);
   is.minFace(options.minFace ?? 0);
+  if (options.background !== undefined) is.background(options.background);
+  if (options.detector !== undefined) is.detector(options.detector);
+  is.optionalFunction(options.onTile, 'onTile');
   checkEncodeOptions(options);
 }
 
@@ -137,6 +159,10 @@ export interface PhotoEngine {
   warpAffine(image: Tensor, outToImage: readonly number[], size: readonly [number, number], border: readonly number[]): Promise<Tensor<'float32'>>;
   pasteFaces(canvas: Tensor, faces: readonly Tensor[], canvasToFace: readonly (readonly number[])[], scale: number): Promise<Tensor<'float32'>>;
   restoreDecoded(faces: readonly DecodedImage[], options: RestoreFacesOptions): Promise<RestoredFace[]>;
+  readonly backgroundAvailable: boolean;
+  readonly detectorAvailable: boolean;
+  detectFaces(image: Tensor): Promise<FoundFace[]>;
+  upscaleBackground(image: Tensor, options: UpscaleBackgroundOptions): Promise<Tensor<'float32'>>;
 }
 
 /** The photo upscaled with Lanczos, as the canvas the faces are pasted into. */
@@ -149,17 +175,47 @@ async function upscaledBackground(photo: { name: string; rgb: Buffer; width: num
   }
 }
 
+/** 8-bit interleaved RGB from planes in [0, 1] that hold 8-bit levels already. */
+function interleaved(planar: Float32Array, count: number): Buffer {
+  const out = Buffer.alloc(3 * count);
+  for (let p = 0; p < count; p++) for (let c = 0; c < 3; c++) out[3 * p + c] = Math.round((planar[c * count + p] as number) * 255);
+  return out;
+}
+
+/**
+ * The photo upscaled twice by Real-ESRGAN, then to `upscale` with Lanczos when that is not 2
+ * (the published upsampler does the same, with OpenCV's Lanczos).
+ */
+async function networkBackground(engine: PhotoEngine, photo: { name: string; rgb: Buffer; width: number; height: number },
+  upscale: number, options: PhotoOptions & { signal?: AbortSignal }): Promise<Buffer> {
+  let doubled: Float32Array;
+  {
+    using source = Tensor.fromFloat32(planes(photo.rgb, photo.width * photo.height), [1, 3, photo.height, photo.width]);
+    using result = await engine.upscaleBackground(source, {
+      ...(options.onTile !== undefined ? { onTile: options.onTile } : {}), ...(options.signal !== undefined ? { signal: options.signal } : {}),
+    });
+    doubled = await result.toFloat32();
+  }
+  const rgb = interleaved(doubled, 4 * photo.width * photo.height);
+  if (upscale === 2) return rgb;
+  return upscaledBackground({ ...photo, rgb, width: 2 * photo.width, height: 2 * photo.height }, upscale / 2);
+}
+
 /** Restores every face of a photo; see DifFace.restorePhoto. */
 export async function restorePhoto(engine: PhotoEngine, input: ImageInput,
   options: PhotoOptions & Omit<RestoreFacesOptions, 'estimates'>): Promise<RestoredPhoto> {
   checkPhotoOptions(options);
   const upscale = options.upscale ?? 2;
   const photo = await readPhoto(input, options.maxPixels ?? DEFAULT_MAX_PIXELS);
-  const faces = pickFaces(await findFaces(photo.rgb, photo.width, photo.height), photo.width, photo.height, options);
-  const photoToCrop = faces.map((face) => similarity(face.points, FACE_TEMPLATE));
+  const detectorKind = options.detector ?? (engine.detectorAvailable ? 'retinaface' : 'dlib');
   const crops: DecodedImage[] = [];
+  let faces: FoundFace[];
+  let photoToCrop: Affine[];
   {
     using source = Tensor.fromFloat32(planes(photo.rgb, photo.width * photo.height), [1, 3, photo.height, photo.width]);
+    const found = detectorKind === 'retinaface' ? await engine.detectFaces(source) : await findFaces(photo.rgb, photo.width, photo.height);
+    faces = pickFaces(found, photo.width, photo.height, options);
+    photoToCrop = faces.map((face) => similarity(face.points, FACE_TEMPLATE));
     for (const [i, map] of photoToCrop.map(invert).entries()) {
       using crop = await engine.warpAffine(source, map, [CROP_SIZE, CROP_SIZE], BORDER);
       crops.push({ name: `${photo.name}#${i}`, width: CROP_SIZE, height: CROP_SIZE, rgb: await crop.toFloat32(), grey: false, depth: 8, format: 'png' });
@@ -169,7 +225,9 @@ export async function restorePhoto(engine: PhotoEngine, input: ImageInput,
 
   const width = photo.width * upscale;
   const height = photo.height * upscale;
-  const background = await upscaledBackground(photo, upscale);
+  const backgroundKind = options.background ?? (engine.backgroundAvailable ? 'realesrgan' : 'lanczos');
+  const background = backgroundKind === 'realesrgan' ? await networkBackground(engine, photo, upscale, options)
+    : await upscaledBackground(photo, upscale);
   // A canvas pixel's centre, in the photo's pixels; then into the crop.
   const canvasToPhoto: Affine = [1 / upscale, 0, 0.5 / upscale - 0.5, 0, 1 / upscale, 0.5 / upscale - 0.5];
   const canvasToFace = photoToCrop.map((map) => compose(map, canvasToPhoto));
@@ -200,6 +258,7 @@ export async function restorePhoto(engine: PhotoEngine, input: ImageInput,
     image,
     faces: faces.map((face, i) => ({ box: face.box, score: face.score, points: face.points, toCrop: photoToCrop[i] as Affine,
       restored: faceImages[i] as Buffer })),
-    info: { input: photo.name, width, height, format, inputFormat: photo.format, upscale },
+    info: { input: photo.name, width, height, format, inputFormat: photo.format, upscale, detector: detectorKind, paste: 'square',
+      background: backgroundKind },
   };
 }

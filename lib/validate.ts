@@ -157,3 +157,26 @@ export function numberFromText(text: string, name: string): number {
   if (text.trim() === '' || !Number.isFinite(value)) throw invalidParameterError(name, 'a number', text);
   return value;
 }
+
+export const BACKGROUNDS = ['realesrgan', 'lanczos'] as const;
+export type BackgroundKind = (typeof BACKGROUNDS)[number];
+
+/** How a whole photo's background is upscaled. */
+export function background(value: unknown, name = 'background'): BackgroundKind {
+  return oneOf(value, name, BACKGROUNDS);
+}
+
+/** A tile side or tile pad of the background network, in input pixels: even (the network folds 2 x 2 cells). */
+export function evenPixels(value: unknown, name: string): number {
+  const pixels = integer(value, name, 0, 1 << 16);
+  if (pixels % 2 !== 0) throw invalidParameterError(name, 'an even number of pixels', value);
+  return pixels;
+}
+
+export const DETECTORS = ['retinaface', 'dlib'] as const;
+export type DetectorKind = (typeof DETECTORS)[number];
+
+/** How a whole photo's faces are found. */
+export function detector(value: unknown, name = 'detector'): DetectorKind {
+  return oneOf(value, name, DETECTORS);
+}

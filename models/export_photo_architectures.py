@@ -1,0 +1,87 @@
+"""Weight-less TorchScript exports of the whole-photo networks, as the package ships them.
+
+    python3 models/export_photo_architectures.py --out models/architectures/photos
+
+Writes DIR/background.pt (RRDBNet x2, filled at load from RealESRGAN_x2plus.pth),
+DIR/detector.pt (RetinaFace with a ResNet-50 body, from detection_Resnet50_Final.pth) and
+DIR/architecture.json, in the form models/export_architecture.py gives the restoration pair:
+each export is the network's code with empty placeholders and the list of its state dict, and
+is checked, filled again with its eager network's weights, to compute what the eager network
+computes.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+
+import torch
+
+from convert import package_version
+from export_architecture import ARCHITECTURE_CARD, FORMAT, VERSION, entry, export_one
+from retinaface import RetinaFace
+from rrdbnet import RRDBNet
+
+BACKGROUND_CONFIG = {"network": "RRDBNet", "scale": 2, "features": 64, "blocks": 23, "growth": 32,
+                     "checkpoint": "RealESRGAN_x2plus.pth"}
+DETECTOR_CONFIG = {"network": "RetinaFace", "body": "resnet50", "channels": 256, "checkpoint": "detection_Resnet50_Final.pth"}
+
+
+def randomised_statistics(network):
+    """Batch norm statistics away from 0 and 1, so the check below sees them used."""
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, tensor in network.state_dict().items():
+            if name.endswith("running_var"):
+                tensor.copy_(torch.rand(tensor.shape, generator=generator) + 0.5)
+            elif name.endswith("running_mean"):
+                tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.1)
+    return network
+
+
+def export(out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    torch.manual_seed(0)
+    background = RRDBNet().eval()
+    # Small and odd-free (the network folds 2 x 2 cells), enough to see every layer at work.
+    probe = torch.rand(1, 3, 12, 18, generator=torch.Generator().manual_seed(0))
+    parameters = export_one(background, os.path.join(out_dir, "background.pt"), (probe,), "background")
+    detector = randomised_statistics(RetinaFace().eval())
+    # BGR with the means taken off, a size that is no multiple of the largest stride.
+    image = torch.rand(1, 3, 70, 102, generator=torch.Generator().manual_seed(0)) * 255 - 120
+    detector_parameters = export_one(detector, os.path.join(out_dir, "detector.pt"), (image,), "detector")
+    card = {
+        "format": FORMAT,
+        "version": VERSION,
+        "description": "The published whole-photo networks without their weights: the Real-ESRGAN x2plus "
+                       "background (RealESRGAN_x2plus.pth) and the RetinaFace detector (detection_Resnet50_Final.pth)",
+        "networks": {"background": entry(out_dir, "background.pt", parameters, BACKGROUND_CONFIG),
+                     "detector": entry(out_dir, "detector.pt", detector_parameters, DETECTOR_CONFIG)},
+        "export": {
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "exporter": "difface " + package_version(),
+            "createdAt": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
+        },
+    }
+    with open(os.path.join(out_dir, ARCHITECTURE_CARD), "w", encoding="utf-8") as handle:
+        json.dump(card, handle, indent=2)
+        handle.write("\n")
+    return card
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Export the weight-less whole-photo networks for the difface engine.")
+    parser.add_argument("--out", required=True, help="folder to write background.pt, detector.pt and architecture.json to")
+    args = parser.parse_args(argv)
+    card = export(args.out)
+    networks = card["networks"]
+    print(f"wrote {args.out} ({networks['background']['parameters']:,} background and "
+          f"{networks['detector']['parameters']:,} detector parameters to fill)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
