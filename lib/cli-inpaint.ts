@@ -11,12 +11,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { UsageError, numericFlag, textFlag, usage } from './cli-options';
-import { checkNotInput, outputStems, prepareOutputFolder, writeAtomically } from './cli-output';
+import { IMAGE_COMMAND_OPTIONS, ImageCommandArgs, InputOutcome, expandInputs, failure, imageCommandArgs, isImageFile } from './cli-inputs';
+import { UsageError, numericFlag, usage } from './cli-options';
+import { outputStems, prepareOutputFolder, writeResult } from './cli-output';
 import { Progress } from './cli-progress';
 import { DifFace } from './engine';
 import { DifFaceError } from './errors';
-import { DEFAULT_MAX_PIXELS, extensionOf } from './image';
+import { extensionOf } from './image';
 import { checkInpaintInput } from './inpaint';
 import { MODEL_CARD } from './modelcard';
 import { userModelsDir } from './models';
@@ -24,36 +25,16 @@ import { randomSeed } from './restore';
 import { defaultBatchSize } from './restore-images';
 import * as is from './validate';
 
-const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.avif']);
-
-interface InpaintArgs {
-  inputs: string[];
-  output: string;
+interface InpaintArgs extends ImageCommandArgs {
   mask?: string;
   masks?: string;
-  models?: string;
-  eta?: number;
-  startStep?: number;
   gamma?: number;
-  seed?: number;
-  device: is.Device;
-  batch?: number;
-  format?: is.OutputFormat;
-  quality: number;
-  maxPixels: number;
-  compare: boolean;
-  json: boolean;
 }
 
-interface Outcome {
-  input: string;
+interface Outcome extends InputOutcome {
   mask?: string;
-  output?: string;
-  compare?: string;
-  seconds?: number;
   holes?: { pixels: number; fraction: number };
   warnings?: string[];
-  error?: { code: string; message: string };
 }
 
 export function parseInpaintArgs(argv: string[]): InpaintArgs {
@@ -62,51 +43,20 @@ export function parseInpaintArgs(argv: string[]): InpaintArgs {
     allowPositionals: true,
     strict: true,
     options: {
-      output: { type: 'string', short: 'o' },
+      ...IMAGE_COMMAND_OPTIONS,
       mask: { type: 'string' },
       masks: { type: 'string' },
-      models: { type: 'string' },
-      eta: { type: 'string' },
-      'start-step': { type: 'string' },
       gamma: { type: 'string' },
-      seed: { type: 'string' },
-      device: { type: 'string', default: 'cpu' },
-      batch: { type: 'string' },
-      format: { type: 'string' },
-      quality: { type: 'string' },
-      'max-pixels': { type: 'string' },
-      compare: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
     },
   });
-  if (positionals.length === 0) throw new UsageError('inpaint needs at least one input file or folder');
-  if (values.output === undefined || values.output === '') throw new UsageError('inpaint needs an output folder: -o OUT');
+  const args: InpaintArgs = imageCommandArgs('inpaint', values, positionals);
   if (values.mask !== undefined && values.masks !== undefined) {
     throw new UsageError('give either --mask (one mask for every input) or --masks (a folder of masks named as the inputs), not both');
   }
-  const args: InpaintArgs = {
-    inputs: positionals,
-    output: values.output,
-    device: textFlag(values.device, 'device', is.device),
-    quality: numericFlag(values.quality, 'quality', is.quality) ?? 95,
-    maxPixels: numericFlag(values['max-pixels'], 'max-pixels', is.maxPixels) ?? DEFAULT_MAX_PIXELS,
-    compare: values.compare,
-    json: values.json,
-  };
-  const optional = {
-    mask: values.mask,
-    masks: values.masks,
-    models: values.models,
-    eta: numericFlag(values.eta, 'eta', is.eta),
-    startStep: numericFlag(values['start-step'], 'start-step', (value, name) => is.integer(value, name, 1)),
-    gamma: numericFlag(values.gamma, 'gamma', is.gamma),
-    seed: numericFlag(values.seed, 'seed', (value, name) => Number(is.seed(value, name))),
-    batch: numericFlag(values.batch, 'batch', is.batchSize),
-    format: values.format === undefined ? undefined : textFlag(values.format.toLowerCase(), 'format', is.outputFormat),
-  };
-  for (const [key, value] of Object.entries(optional)) {
-    if (value !== undefined) (args as unknown as Record<string, unknown>)[key] = value;
-  }
+  if (values.mask !== undefined) args.mask = values.mask;
+  if (values.masks !== undefined) args.masks = values.masks;
+  const gamma = numericFlag(values.gamma, 'gamma', is.gamma);
+  if (gamma !== undefined) args.gamma = gamma;
   return args;
 }
 
@@ -121,39 +71,9 @@ export function inpaintingModelsDir(given: string | undefined): string {
   return dir;
 }
 
-function failure(input: string, error: unknown): Outcome {
-  const known = error instanceof DifFaceError;
-  return { input, error: { code: known ? error.code : 'ETORCH', message: known ? error.message : String((error as Error)?.message ?? error) } };
-}
-
 function report(outcome: Outcome): void {
   if (outcome.error) process.stderr.write(`difface: ${outcome.error.message} [${outcome.error.code}]\n`);
   for (const warning of outcome.warnings ?? []) process.stderr.write(`difface: warning: ${outcome.input}: ${warning}\n`);
-}
-
-/** Files and the images inside folders, in order; what cannot be used is a failed outcome. */
-function expandInputs(inputs: string[], failures: Outcome[]): string[] {
-  const files: string[] = [];
-  for (const input of inputs) {
-    let stat: fs.Stats;
-    try {
-      stat = fs.statSync(input);
-    } catch {
-      failures.push({ input, error: { code: 'EIMAGE', message: `${input}: cannot be read (no such file or folder)` } });
-      continue;
-    }
-    if (!stat.isDirectory()) {
-      files.push(input);
-      continue;
-    }
-    const images = fs.readdirSync(input).filter((name) => IMAGE_EXTENSIONS.has(path.extname(name).toLowerCase()))
-      .sort().map((name) => path.join(input, name));
-    if (images.length === 0) {
-      failures.push({ input, error: { code: 'EIMAGE', message: `${input}: the folder holds no images (png, jpg, webp, tif, avif)` } });
-    }
-    files.push(...images);
-  }
-  return files;
 }
 
 /** The mask of one input: --mask, or the image in --masks named as the input (any image extension). */
@@ -163,7 +83,7 @@ function maskFor(file: string, args: InpaintArgs): string | undefined {
   const stem = path.basename(file, path.extname(file));
   const candidates = fs.existsSync(args.masks) ? fs.readdirSync(args.masks) : [];
   const found = candidates.find((name) => path.basename(name, path.extname(name)) === stem &&
-    IMAGE_EXTENSIONS.has(path.extname(name).toLowerCase()));
+    isImageFile(name));
   if (found === undefined) {
     throw new DifFaceError('EARG', `${file}: ${args.masks} holds no mask named ${stem} (${stem}.png or another image type)`);
   }
@@ -207,15 +127,7 @@ async function runBatch(engine: DifFace, batch: Job[], args: InpaintArgs, seed: 
       input: job.input, ...(job.mask !== undefined ? { mask: job.mask } : {}), holes: result.holes, warnings: result.warnings,
     };
     try {
-      const stem = stems.get(job.input) as string;
-      const output = `${stem}.${extensionOf(result.info.format)}`;
-      checkNotInput(output, job.input);
-      writeAtomically(output, result.image);
-      outcome.output = output;
-      if (result.compare) {
-        outcome.compare = `${stem}.compare.png`;
-        writeAtomically(outcome.compare, result.compare);
-      }
+      writeResult(outcome, job.input, stems.get(job.input) as string, extensionOf(result.info.format), result);
       return outcome;
     } catch (error) {
       return failure(job.input, error);

@@ -37,6 +37,22 @@ export function checkNotInput(output: string, input: string): void {
   }
 }
 
+/**
+ * Writes one input's result as STEM.EXTENSION, and its comparison picture as STEM.compare.png
+ * when it has one; records both in `outcome`.
+ */
+export function writeResult(outcome: { output?: string; compare?: string }, input: string, stem: string, extension: string,
+  result: { image: Buffer; compare?: Buffer | undefined }): void {
+  const output = `${stem}.${extension}`;
+  checkNotInput(output, input);
+  writeAtomically(output, result.image);
+  outcome.output = output;
+  if (result.compare) {
+    outcome.compare = `${stem}.compare.png`;
+    writeAtomically(outcome.compare, result.compare);
+  }
+}
+
 /** One output stem per input: OUT/X, with -2, -3... when two inputs share a name. */
 export function outputStems(files: readonly string[], folder: string): Map<string, string> {
   const taken = new Set<string>();

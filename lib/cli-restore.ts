@@ -10,23 +10,21 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { StepProgress } from './call';
+import { IMAGE_COMMAND_OPTIONS, ImageCommandArgs, InputOutcome, expandInputs, failure, imageCommandArgs } from './cli-inputs';
 import { UsageError, numericFlag, textFlag, usage } from './cli-options';
-import { checkNotInput, outputStems, prepareOutputFolder, writeAtomically } from './cli-output';
+import { checkNotInput, outputStems, prepareOutputFolder, writeAtomically, writeResult } from './cli-output';
 import { ItemDone, Progress } from './cli-progress';
 import { DifFace } from './engine';
 import { DifFaceError } from './errors';
 import { faceFindingAvailable } from './faces';
-import { DEFAULT_MAX_PIXELS, DecodedImage, decodeImage, defaultOutputFormat, extensionOf } from './image';
+import { DecodedImage, decodeImage, defaultOutputFormat, extensionOf } from './image';
 import { PHOTO_NETWORKS } from './photo-networks';
 import { DEMO_NOTICE, resolveModels } from './models';
 import { RestoredFace, randomSeed } from './restore';
 import { defaultBatchSize, encodeRestored } from './restore-images';
 import * as is from './validate';
 
-const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.avif']);
-
-interface RestoreArgs {
-  inputs: string[];
+interface RestoreArgs extends ImageCommandArgs {
   aligned: boolean;
   upscale: number;
   onlyCenterFace: boolean;
@@ -34,31 +32,14 @@ interface RestoreArgs {
   drawBox: boolean;
   background?: is.BackgroundKind;
   detector?: is.DetectorKind;
-  output: string;
-  models?: string;
-  eta?: number;
-  startStep?: number;
-  seed?: number;
-  device: is.Device;
   dtype: is.DType;
-  batch?: number;
-  format?: is.OutputFormat;
-  quality: number;
-  maxPixels: number;
-  compare: boolean;
-  json: boolean;
 }
 
-interface Outcome {
-  input: string;
-  output?: string;
-  compare?: string;
-  seconds?: number;
+interface Outcome extends InputOutcome {
   /** Whole photos: the faces found, with their boxes in input pixels and where each restored face went. */
   faces?: { box: [number, number, number, number]; output: string }[];
   /** Whole photos: which path ran (face finder, paste mask, background). */
   path?: { detector: string; paste: string; background: string };
-  error?: { code: string; message: string };
 }
 
 export function parseRestoreArgs(argv: string[]): RestoreArgs {
@@ -67,20 +48,9 @@ export function parseRestoreArgs(argv: string[]): RestoreArgs {
     allowPositionals: true,
     strict: true,
     options: {
-      output: { type: 'string', short: 'o' },
+      ...IMAGE_COMMAND_OPTIONS,
       aligned: { type: 'boolean', default: false },
-      models: { type: 'string' },
-      eta: { type: 'string' },
-      'start-step': { type: 'string' },
-      seed: { type: 'string' },
-      device: { type: 'string', default: 'cpu' },
       dtype: { type: 'string', default: 'float32' },
-      batch: { type: 'string' },
-      format: { type: 'string' },
-      quality: { type: 'string' },
-      'max-pixels': { type: 'string' },
-      compare: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
       upscale: { type: 'string' },
       'only-center-face': { type: 'boolean', default: false },
       'min-face': { type: 'string' },
@@ -96,10 +66,8 @@ export function parseRestoreArgs(argv: string[]): RestoreArgs {
   } else if (values.compare) {
     throw new UsageError('--compare is for aligned faces (--aligned); whole photos write each restored face to OUT/faces/');
   }
-  if (positionals.length === 0) throw new UsageError('restore needs at least one input file or folder');
-  if (values.output === undefined || values.output === '') throw new UsageError('restore needs an output folder: -o OUT');
-  const args: RestoreArgs = {
-    inputs: positionals,
+  return {
+    ...imageCommandArgs('restore', values, positionals),
     aligned: values.aligned,
     upscale: numericFlag(values.upscale, 'upscale', is.upscale) ?? 2,
     onlyCenterFace: values['only-center-face'],
@@ -107,57 +75,8 @@ export function parseRestoreArgs(argv: string[]): RestoreArgs {
     drawBox: values['draw-box'],
     ...(values.background !== undefined ? { background: textFlag(values.background, 'background', is.background) } : {}),
     ...(values.detector !== undefined ? { detector: textFlag(values.detector, 'detector', is.detector) } : {}),
-    output: values.output,
-    device: textFlag(values.device, 'device', is.device),
     dtype: textFlag(values.dtype, 'dtype', is.dtype),
-    quality: numericFlag(values.quality, 'quality', is.quality) ?? 95,
-    maxPixels: numericFlag(values['max-pixels'], 'max-pixels', is.maxPixels) ?? DEFAULT_MAX_PIXELS,
-    compare: values.compare,
-    json: values.json,
   };
-  const optional = {
-    eta: numericFlag(values.eta, 'eta', is.eta),
-    startStep: numericFlag(values['start-step'], 'start-step', (value, name) => is.integer(value, name, 1)),
-    seed: numericFlag(values.seed, 'seed', (value, name) => Number(is.seed(value, name))),
-    batch: numericFlag(values.batch, 'batch', is.batchSize),
-    format: values.format === undefined ? undefined : textFlag(values.format.toLowerCase(), 'format', is.outputFormat),
-    models: values.models,
-  };
-  for (const [key, value] of Object.entries(optional)) {
-    if (value !== undefined) (args as unknown as Record<string, unknown>)[key] = value;
-  }
-  return args;
-}
-
-/** Files and the images inside folders, in order; what cannot be used is a failed outcome. */
-function expandInputs(inputs: string[], failures: Outcome[]): string[] {
-  const files: string[] = [];
-  for (const input of inputs) {
-    let stat: fs.Stats;
-    try {
-      stat = fs.statSync(input);
-    } catch {
-      failures.push({ input, error: { code: 'EIMAGE', message: `${input}: cannot be read (no such file or folder)` } });
-      continue;
-    }
-    if (!stat.isDirectory()) {
-      files.push(input);
-      continue;
-    }
-    const images = fs.readdirSync(input).filter((name) => IMAGE_EXTENSIONS.has(path.extname(name).toLowerCase()))
-      .sort().map((name) => path.join(input, name));
-    if (images.length === 0) {
-      failures.push({ input, error: { code: 'EIMAGE', message: `${input}: the folder holds no images (png, jpg, webp, tif, avif)` } });
-    }
-    files.push(...images);
-  }
-  return files;
-}
-
-function failure(input: string, error: unknown): Outcome {
-  const known = error instanceof DifFaceError;
-  const message = known ? error.message : String((error as Error)?.message ?? error);
-  return { input, error: { code: known ? error.code : 'ETORCH', message } };
 }
 
 function report(outcome: Outcome): void {
@@ -203,16 +122,8 @@ function alignedUnit(batch: DecodedImage[]): Unit {
         const outcome: Outcome = { input: image.name };
         try {
           const format = args.format ?? defaultOutputFormat(image.format);
-          const stem = stems.get(image.name) as string;
-          const output = `${stem}.${extensionOf(format)}`;
-          checkNotInput(output, image.name);
           const restored = await encodeRestored(image, faces[i] as RestoredFace, { format, quality: args.quality, compare: args.compare }, seed);
-          writeAtomically(output, restored.image);
-          outcome.output = output;
-          if (restored.compare) {
-            outcome.compare = `${stem}.compare.png`;
-            writeAtomically(outcome.compare, restored.compare);
-          }
+          writeResult(outcome, image.name, stems.get(image.name) as string, extensionOf(format), restored);
           return outcome;
         } catch (error) {
           return failure(image.name, error);
