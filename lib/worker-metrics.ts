@@ -7,24 +7,24 @@
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 
 import { ErrorCode } from './errors';
+import { Metrics } from './metrics';
 
 /** The job states the depth is reported for. */
 export const DEPTH_STATES = ['waiting', 'active', 'delayed', 'prioritized'] as const;
 export type DepthState = typeof DEPTH_STATES[number];
 
-export class WorkerMetrics {
-  readonly registry = new Registry();
+export class WorkerMetrics extends Metrics {
   private readonly completed: Counter;
   private readonly failures: Counter<'code' | 'retried'>;
   private readonly latency: Histogram;
-  private readonly batchFaces: Histogram;
   private depth: Partial<Record<DepthState, number>> = {};
 
   /** `depth` reads the queue's counts from Redis; while Redis is away the last counts stay. */
   constructor(depth: () => Promise<Partial<Record<DepthState, number>>>) {
+    super();
     const registers = [this.registry];
     const self = this;
     new Gauge({
@@ -47,9 +47,6 @@ export class WorkerMetrics {
       name: 'difface_job_latency_seconds', help: 'Time from a job being added to it being completed, for jobs this worker completed.',
       buckets: [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600], registers,
     });
-    this.batchFaces = new Histogram({
-      name: 'difface_batch_faces', help: 'Faces per pass through the networks.', buckets: [1, 2, 4, 8, 16, 32, 64], registers,
-    });
   }
 
   jobCompleted(secondsSinceAdded: number): void {
@@ -59,18 +56,6 @@ export class WorkerMetrics {
 
   jobFailed(code: ErrorCode, retried: boolean): void {
     this.failures.inc({ code, retried: String(retried) });
-  }
-
-  batch(faces: number): void {
-    this.batchFaces.observe(faces);
-  }
-
-  get contentType(): string {
-    return this.registry.contentType;
-  }
-
-  render(): Promise<string> {
-    return this.registry.metrics();
   }
 }
 
