@@ -93,8 +93,18 @@ def file_entry(directory, name, module_config, network, source_path):
     return entry
 
 
-def write_card(directory, card):
-    path = os.path.join(directory, CARD_NAME)
+def export_record(role):
+    """Which torch, Python and difface made a card's files; `role` names what difface did."""
+    return {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        role: "difface " + package_version(),
+        "createdAt": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
+    }
+
+
+def write_card(directory, card, name=CARD_NAME):
+    path = os.path.join(directory, name)
     temporary = path + ".tmp"
     with open(temporary, "w", encoding="utf-8") as handle:
         json.dump(card, handle, indent=2)
@@ -130,12 +140,7 @@ def export(unet, backbone, config, out_dir, kind, description, sources=(None, No
         "diffusion": config["diffusion_config"],
         "schedule": configs.schedule_settings(config["diffusion_config"]),
         "sampling": configs.sampling_settings(config),
-        "export": {
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "converter": "difface " + package_version(),
-            "createdAt": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
-        },
+        "export": export_record("converter"),
     }
     write_card(out_dir, card)
     return card

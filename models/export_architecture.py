@@ -15,10 +15,8 @@ compute what the eager network computes.
 """
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import sys
 import tempfile
 
@@ -27,7 +25,7 @@ import torch
 import checkpoint
 import config as configs
 import networks
-from convert import package_version, probe_sizes
+from convert import export_record, probe_sizes, write_card
 from errors import ConvertError
 
 LAYOUT_FILE = "difface-state.txt"
@@ -145,16 +143,9 @@ def export(config, out_dir, description):
         "diffusion": config["diffusion_config"],
         "schedule": configs.schedule_settings(config["diffusion_config"]),
         "sampling": configs.sampling_settings(config),
-        "export": {
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "exporter": "difface " + package_version(),
-            "createdAt": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
-        },
+        "export": export_record("exporter"),
     }
-    with open(os.path.join(out_dir, ARCHITECTURE_CARD), "w", encoding="utf-8") as handle:
-        json.dump(card, handle, indent=2)
-        handle.write("\n")
+    write_card(out_dir, card, ARCHITECTURE_CARD)
     return card
 
 

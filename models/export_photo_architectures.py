@@ -11,34 +11,20 @@ computes.
 """
 
 import argparse
-import datetime
-import json
 import os
-import platform
 import sys
 
 import torch
 
-from convert import package_version
+from convert import export_record, write_card
 from export_architecture import ARCHITECTURE_CARD, FORMAT, VERSION, entry, export_one
+from photo_layers import randomise_batch_norm_statistics
 from retinaface import RetinaFace
 from rrdbnet import RRDBNet
 
 BACKGROUND_CONFIG = {"network": "RRDBNet", "scale": 2, "features": 64, "blocks": 23, "growth": 32,
                      "checkpoint": "RealESRGAN_x2plus.pth"}
 DETECTOR_CONFIG = {"network": "RetinaFace", "body": "resnet50", "channels": 256, "checkpoint": "detection_Resnet50_Final.pth"}
-
-
-def randomised_statistics(network):
-    """Batch norm statistics away from 0 and 1, so the check below sees them used."""
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for name, tensor in network.state_dict().items():
-            if name.endswith("running_var"):
-                tensor.copy_(torch.rand(tensor.shape, generator=generator) + 0.5)
-            elif name.endswith("running_mean"):
-                tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.1)
-    return network
 
 
 def export(out_dir):
@@ -48,7 +34,7 @@ def export(out_dir):
     # Small and odd-free (the network folds 2 x 2 cells), enough to see every layer at work.
     probe = torch.rand(1, 3, 12, 18, generator=torch.Generator().manual_seed(0))
     parameters = export_one(background, os.path.join(out_dir, "background.pt"), (probe,), "background")
-    detector = randomised_statistics(RetinaFace().eval())
+    detector = randomise_batch_norm_statistics(RetinaFace().eval(), torch.Generator().manual_seed(1))
     # BGR with the means taken off, a size that is no multiple of the largest stride.
     image = torch.rand(1, 3, 70, 102, generator=torch.Generator().manual_seed(0)) * 255 - 120
     detector_parameters = export_one(detector, os.path.join(out_dir, "detector.pt"), (image,), "detector")
@@ -59,16 +45,9 @@ def export(out_dir):
                        "background (RealESRGAN_x2plus.pth) and the RetinaFace detector (detection_Resnet50_Final.pth)",
         "networks": {"background": entry(out_dir, "background.pt", parameters, BACKGROUND_CONFIG),
                      "detector": entry(out_dir, "detector.pt", detector_parameters, DETECTOR_CONFIG)},
-        "export": {
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "exporter": "difface " + package_version(),
-            "createdAt": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
-        },
+        "export": export_record("exporter"),
     }
-    with open(os.path.join(out_dir, ARCHITECTURE_CARD), "w", encoding="utf-8") as handle:
-        json.dump(card, handle, indent=2)
-        handle.write("\n")
+    write_card(out_dir, card, ARCHITECTURE_CARD)
     return card
 
 
