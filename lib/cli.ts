@@ -30,7 +30,8 @@ const USAGE = `Usage:
       With --aligned: restores aligned face crops (any size; PNG, JPEG, WebP, TIFF, AVIF)
       into OUT/X.<format>. Without it: restores every face of whole photos, writing the
       photo upscaled to OUT/X.<format> and each restored face to OUT/faces/X_NN.png
-      (finding faces needs dlib: apt-get install libdlib-dev libdlib-data).
+      (faces are found by RetinaFace when 'difface models fetch --only photos' has fetched
+      its weights, else by dlib: apt-get install libdlib-dev libdlib-data).
       --models DIR       model directory (default: DIFFACE_MODELS, then the converted
                          weights in the user cache, then the demo models)
       --eta E            DDIM eta, 0 to 1 (default from the model card: 0.5)
