@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares what the GPU machine needs and cannot fetch (it has CUDA, PyTorch and its libtorch,
-# but no Node.js and no network): Node.js itself (.device/, by ../shared/device/pack-node.sh),
-# and in .devpack/ the few npm packages the build and the tests use, the compiled TypeScript
+# but no Node.js and no network): Node.js itself in .device/ (made by the script given as the
+# first argument, if any; else it must be there already), and in .devpack/ the few npm packages the build and the tests use, the compiled TypeScript
 # and the compiled tests. Run from the project root after `npm run setup`; then carry both:
 #   run(command="bash bench/gpu/device.sh", carry=[".device", ".devpack"])
 set -euo pipefail
@@ -10,7 +10,12 @@ cd "$root"
 for dir in /.device/ /.devpack/; do
   grep -qx "$dir" .git/info/exclude 2>/dev/null || echo "$dir" >> .git/info/exclude
 done
-[ -d ../shared/device ] && bash ../shared/device/pack-node.sh
+if [ -n "${1:-}" ]; then
+  bash "$1"
+elif [ ! -d .device ]; then
+  echo "pack.sh: no .device/ with Node.js for the GPU machine; give the script that packs it as the first argument" >&2
+  exit 1
+fi
 rm -rf .devpack
 mkdir -p .devpack
 version() { node -p "require('./node_modules/$1/package.json').version"; }
