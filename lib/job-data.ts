@@ -34,17 +34,11 @@ export interface QueuedRestoreOptions {
   resultTtl?: number;
 }
 
-/** The job's data in Redis. */
-export interface JobData {
+/** The job's data in Redis: the options as they travel, with the seed chosen and the TTL settled. */
+export interface JobData extends Omit<QueuedRestoreOptions, 'seed' | 'resultTtl'> {
   version: 1;
   /** The seed as decimal text: JSON has no bigints. */
   seed: string;
-  eta?: number;
-  startStep?: number;
-  format?: OutputFormat;
-  quality?: number;
-  maxPixels?: number;
-  output?: string;
   resultTtl: number;
 }
 
