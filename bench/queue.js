@@ -11,15 +11,17 @@
 //                       [--models DIR] [--time-limit 600] [--out FILE]
 'use strict';
 
-const { spawn, spawnSync } = require('node:child_process');
+const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 
 const root = path.resolve(__dirname, '..');
 const { RestoreQueue, DifFace, resolveModels } = require(root);
+// The tests' loopback redis-server (free port, temporary folder, no persistence), as
+// `npm run bench:queue` builds it (scripts/setup.js).
+const { startRedis } = require(path.join(root, 'build', 'test', 'helpers', 'redis.js'));
 
 const { values: options } = parseArgs({
   options: {
@@ -53,14 +55,6 @@ function bounded(promise, what) {
   return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
 }
 
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 /** Waits for a line of a child's stderr (or stdout) that matches; rejects if it exits first. */
 function lineOf(child, pattern, what) {
   return bounded(new Promise((resolve, reject) => {
@@ -73,25 +67,6 @@ function lineOf(child, pattern, what) {
     child.stderr?.on('data', read);
     child.once('exit', (code) => reject(new Error(`${what} exited (${code}):\n${log}`)));
   }), what);
-}
-
-async function startRedis() {
-  if (spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status !== 0) {
-    throw new Error("redis-server is not installed; run `npm run setup` (it installs Debian's redis-server)");
-  }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'difface-bench-redis-'));
-  const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
-    '--appendonly', 'no', '--logfile', ''], { stdio: ['ignore', 'pipe', 'pipe'] });
-  await lineOf(child, /Ready to accept connections/, 'redis-server');
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    async stop() {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 async function startWorker(url, queue, name) {
@@ -158,7 +133,7 @@ async function main() {
   engine.dispose();
   const face = await require('sharp')(sample).resize(side, side).png().toBuffer();
   const inProcess = await local(face);
-  const redis = await startRedis();
+  const redis = await bounded(startRedis(), 'redis-server');
   const runs = [];
   try {
     for (const workers of workerCounts) runs.push(await run(redis.url, face, workers));
