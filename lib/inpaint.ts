@@ -19,7 +19,7 @@ import { findFaces, faceFindingAvailable } from './faces';
 import { DecodedImage, ImageInput, OutputFormat, checkEncodeOptions, decodeImage } from './image';
 import { NativeRequestResult, NativeTensor, native } from './native';
 import { defaultBatchSize, encodeRestored, RestoredImage } from './restore-images';
-import { seedOf } from './restore';
+import { readResults, seedOf } from './restore';
 import { Tensor } from './tensor';
 import * as is from './validate';
 
@@ -323,15 +323,5 @@ async function inpaintDecoded(core: EngineCore, batch: readonly Prepared[], opti
     // The request took the faces and masks when it was made.
     for (const t of [...faces, ...masks]) t.dispose();
   }
-  const result = await pending;
-  const inpainted = result.restored.map((t) => Tensor.adopt(t));
-  const estimates = result.estimates.map((t) => Tensor.adopt(t));
-  try {
-    return await Promise.all(inpainted.map(async (tensor, i) => {
-      const estimate = estimates[i];
-      return { rgb: await tensor.toFloat32(), ...(estimate ? { estimate: await estimate.toFloat32() } : {}) };
-    }));
-  } finally {
-    for (const t of [...inpainted, ...estimates]) t.dispose();
-  }
+  return readResults(await pending);
 }

@@ -118,15 +118,19 @@ export async function restoreFaces(core: EngineCore, faces: readonly DecodedImag
   });
   // The request took the faces when it was made.
   for (const t of inputs) t.dispose();
-  const result = await pending;
-  const restored = result.restored.map((t) => Tensor.adopt(t));
+  return readResults(await pending);
+}
+
+/** A finished request's faces, and their estimates when it asked for them, as values; frees its tensors. */
+export async function readResults(result: NativeRequestResult): Promise<{ rgb: Float32Array; estimate?: Float32Array }[]> {
+  const faces = result.restored.map((t) => Tensor.adopt(t));
   const estimates = result.estimates.map((t) => Tensor.adopt(t));
   try {
-    return await Promise.all(restored.map(async (tensor, i) => {
+    return await Promise.all(faces.map(async (tensor, i) => {
       const estimate = estimates[i];
       return { rgb: await tensor.toFloat32(), ...(estimate ? { estimate: await estimate.toFloat32() } : {}) };
     }));
   } finally {
-    for (const t of [...restored, ...estimates]) t.dispose();
+    for (const t of [...faces, ...estimates]) t.dispose();
   }
 }
