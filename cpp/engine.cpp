@@ -42,9 +42,7 @@ void checkMasks(const RestoreRequest& request) {
                                                "], its face's batch and size, got " + c10::str(mask.sizes()));
     }
   }
-  if (!(request.gamma >= 0.0 && request.gamma <= 1.0)) {
-    throw Error(codes::kInvalidArgument, "gamma must be between 0 and 1, got " + std::to_string(request.gamma));
-  }
+  Sampler::checkGamma(request.gamma);
 }
 
 void throwIfCancelled(const CancelCheck& cancelled) {
@@ -250,9 +248,7 @@ KnownPart Engine::knownOnDevice(const KnownPart& known, const torch::Tensor& x) 
                                              std::to_string(x.size(3)) + "]; got " + c10::str(part.y0.sizes()) +
                                              " and " + c10::str(part.holes.sizes()));
   }
-  if (!(part.gamma >= 0.0 && part.gamma <= 1.0)) {
-    throw Error(codes::kInvalidArgument, "gamma must be between 0 and 1, got " + std::to_string(part.gamma));
-  }
+  Sampler::checkGamma(part.gamma);
   return part;
 }
 

@@ -40,6 +40,12 @@ void Sampler::checkEta(double eta) {
   }
 }
 
+void Sampler::checkGamma(double gamma) {
+  if (!(gamma >= 0.0 && gamma <= 1.0)) {
+    throw Error(codes::kInvalidArgument, "gamma must be between 0 and 1, got " + std::to_string(gamma));
+  }
+}
+
 namespace {
 
 // The estimate, in [0, 1], as the diffusion model's signal: clamped and mapped to [-1, 1].

@@ -69,6 +69,7 @@ class Sampler {
   void checkStartStep(int64_t startStep) const;  // 1 <= N < schedule size
   void checkIndex(int64_t index) const;          // 0 <= t < schedule size
   static void checkEta(double eta);              // 0 <= eta <= 1
+  static void checkGamma(double gamma);          // 0 <= gamma <= 1 (inpainting)
 
   // The transition, q(x_N | x-hat_0) (DDPM eq. 4):
   //   x_N = sqrt(alpha-bar_N) x-hat_0 + sqrt(1 - alpha-bar_N) epsilon,
