@@ -1,6 +1,7 @@
 // The addon's entry point: registers the classes and a few free functions.
 #include <napi.h>
 
+#include "../cpp/compiled.h"
 #include "../cpp/cuda_graphs.h"
 #include "../cpp/device.h"
 #include "addon_data.h"
@@ -24,6 +25,8 @@ Napi::Value Runtime(const Napi::CallbackInfo& info) {
   out.Set("threads", Napi::Number::New(info.Env(), runtime.threads));
   out.Set("cxx11Abi", Napi::Boolean::New(info.Env(), runtime.cxx11Abi));
   out.Set("cudaGraphs", Napi::Boolean::New(info.Env(), difface::GraphedForward::available()));
+  out.Set("compiledPackages", Napi::Boolean::New(info.Env(), difface::CompiledUNets::available()));
+  out.Set("cpuCapability", Napi::String::New(info.Env(), runtime.cpuCapability));
   out.Set("cudnn", Napi::Number::New(info.Env(), static_cast<double>(runtime.gpu.cudnnVersion)));
   out.Set("cudaReason", Napi::String::New(info.Env(), runtime.gpu.unavailableReason));
   Napi::Array gpus = Napi::Array::New(info.Env(), runtime.gpu.devices.size());
@@ -31,6 +34,8 @@ Napi::Value Runtime(const Napi::CallbackInfo& info) {
     Napi::Object gpu = Napi::Object::New(info.Env());
     gpu.Set("name", Napi::String::New(info.Env(), runtime.gpu.devices[i].name));
     gpu.Set("memoryBytes", Napi::Number::New(info.Env(), static_cast<double>(runtime.gpu.devices[i].totalBytes)));
+    gpu.Set("capability", Napi::String::New(info.Env(), std::to_string(runtime.gpu.devices[i].major) + "." +
+                                                            std::to_string(runtime.gpu.devices[i].minor)));
     gpus.Set(i, gpu);
   }
   out.Set("gpus", gpus);

@@ -28,6 +28,25 @@ difface::ScheduleConfig readSchedule(Napi::Value value) {
   return schedule;
 }
 
+// unetPackages: [{ path, batch, height, width }], optional.
+std::vector<difface::CompiledPackage> readPackages(Napi::Value value) {
+  std::vector<difface::CompiledPackage> packages;
+  if (value.IsUndefined()) return packages;
+  if (!value.IsArray()) throwJs(value.Env(), difface::codes::kInvalidArgument, "unetPackages must be an array");
+  Napi::Array array = value.As<Napi::Array>();
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    if (!array.Get(i).IsObject()) throwJs(value.Env(), difface::codes::kInvalidArgument, "unetPackages holds a non-object");
+    Napi::Object entry = array.Get(i).As<Napi::Object>();
+    difface::CompiledPackage package;
+    package.path = stringField(entry, "path");
+    package.batch = integerArg(entry.Get("batch"), "unetPackages[].batch");
+    package.height = integerArg(entry.Get("height"), "unetPackages[].height");
+    package.width = integerArg(entry.Get("width"), "unetPackages[].width");
+    packages.push_back(std::move(package));
+  }
+  return packages;
+}
+
 difface::EngineOptions readEngineOptions(Napi::Value value) {
   if (!value.IsObject()) throwJs(value.Env(), difface::codes::kInvalidArgument, "engine options must be an object");
   Napi::Object options = value.As<Napi::Object>();
@@ -49,6 +68,7 @@ difface::EngineOptions readEngineOptions(Napi::Value value) {
   if (!channelsLast.IsUndefined()) parsed.cudaChannelsLast = booleanArg(channelsLast, "cudaChannelsLast");
   const Napi::Value optimize = options.Get("jitOptimize");
   if (!optimize.IsUndefined()) parsed.jitOptimize = booleanArg(optimize, "jitOptimize");
+  parsed.unetPackages = readPackages(options.Get("unetPackages"));
   const Napi::Value hostCache = options.Get("hostCacheMB");
   if (!hostCache.IsUndefined()) {
     const int64_t megabytes = integerArg(hostCache, "hostCacheMB");
@@ -108,6 +128,7 @@ void EngineWrap::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod("decodeDetections", &EngineWrap::DecodeDetections),
                                         InstanceMethod("upscaleBackground", &EngineWrap::UpscaleBackground),
                                         InstanceMethod("cudaGraphs", &EngineWrap::CudaGraphs),
+                                        InstanceMethod("compiled", &EngineWrap::Compiled),
                                         InstanceMethod("memory", &EngineWrap::Memory),
                                         InstanceMethod("resetPeakMemory", &EngineWrap::ResetPeakMemory),
                                         InstanceMethod("dispose", &EngineWrap::Dispose),
@@ -424,6 +445,22 @@ Napi::Value EngineWrap::CudaGraphs(const Napi::CallbackInfo& info) {
   out.Set("allowed", Napi::Boolean::New(info.Env(), report.allowed));
   out.Set("captured", Napi::Number::New(info.Env(), static_cast<double>(report.captured)));
   out.Set("failed", Napi::Boolean::New(info.Env(), report.failed));
+  return out;
+}
+
+// compiled(): { batches, notes } of the UNet's compiled packages: those that loaded, and why
+// the others did not.
+Napi::Value EngineWrap::Compiled(const Napi::CallbackInfo& info) {
+  const difface::CompiledUNets& compiled = engineFor(info.Env()).compiledUNets();
+  Napi::Env env = info.Env();
+  const std::vector<int64_t> batches = compiled.batches();
+  Napi::Array batchArray = Napi::Array::New(env, batches.size());
+  for (size_t i = 0; i < batches.size(); ++i) batchArray.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(batches[i])));
+  Napi::Array notes = Napi::Array::New(env, compiled.notes().size());
+  for (size_t i = 0; i < compiled.notes().size(); ++i) notes.Set(static_cast<uint32_t>(i), Napi::String::New(env, compiled.notes()[i]));
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("batches", batchArray);
+  out.Set("notes", notes);
   return out;
 }
 

@@ -42,6 +42,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value DecodeDetections(const Napi::CallbackInfo& info);
   Napi::Value UpscaleBackground(const Napi::CallbackInfo& info);
   Napi::Value CudaGraphs(const Napi::CallbackInfo& info);
+  Napi::Value Compiled(const Napi::CallbackInfo& info);
   Napi::Value Memory(const Napi::CallbackInfo& info);
   Napi::Value ResetPeakMemory(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);

@@ -1,6 +1,7 @@
 #include "device.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/Version.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
 
@@ -63,6 +64,7 @@ RuntimeInfo runtimeInfo() {
   info.cudaAvailable = torch::cuda::is_available();
   info.cudaDeviceCount = info.cudaAvailable ? static_cast<int>(torch::cuda::device_count()) : 0;
   info.threads = at::get_num_threads();
+  info.cpuCapability = at::get_cpu_capability();
   info.gpu = gpuFacts();
 #if defined(_GLIBCXX_USE_CXX11_ABI)
   info.cxx11Abi = _GLIBCXX_USE_CXX11_ABI != 0;

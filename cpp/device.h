@@ -25,6 +25,9 @@ struct RuntimeInfo {
   int cudaDeviceCount = 0;
   int threads = 0;
   bool cxx11Abi = false;
+  // The vector instructions ATen's kernels use here ('AVX512', 'AVX2', 'DEFAULT'): compiled
+  // CPU packages are built for one and may crash on a processor without it.
+  std::string cpuCapability;
   GpuFacts gpu;
 };
 RuntimeInfo runtimeInfo();

@@ -143,7 +143,8 @@ Engine::Engine(const EngineOptions& options)
   installHostMemoryReuse(options.hostCacheBytes);
   if (device_.is_cuda()) configureCudaMath(dtype_);
   Scope scope(*this);
-  unet_ = std::make_unique<DiffusionUNet>(options.unetPath, options.unetWeights, device_, dtype_, options.cudaChannelsLast);
+  unet_ = std::make_unique<DiffusionUNet>(options.unetPath, options.unetWeights, device_, dtype_, options.cudaChannelsLast,
+                                          options.unetPackages);
   backbone_ = std::make_unique<RestorationBackbone>(options.backbonePath, options.backboneWeights, device_, dtype_);
   graphedUNet_ = std::make_unique<GraphedForward>(
       [this](const torch::Tensor& x, const torch::Tensor& t) { return (*unet_)(x, t); }, /*warmupCalls=*/3,

@@ -44,6 +44,9 @@ struct EngineOptions {
   // results; off, the networks run the kernels eager PyTorch runs.
   bool jitOptimize = false;
   size_t hostCacheBytes = size_t{2048} << 20;  // freed host memory kept for reuse (host_memory.h)
+  // AOTInductor packages of the UNet, each run for the one input shape it was compiled for;
+  // lib/ hands over only those whose cache key matches this libtorch, device and dtype.
+  std::vector<CompiledPackage> unetPackages;
 };
 
 // Progress of a reverse loop: steps done, steps in all, and the timestep just done.
@@ -138,6 +141,8 @@ class Engine {
 
   // Whether the UNet is being replayed as CUDA graphs.
   GraphedForward::Report cudaGraphs() const { return graphedUNet_->report(); }
+  // The UNet's compiled packages that loaded, and why the others did not.
+  const CompiledUNets& compiledUNets() const { return unet_->compiled(); }
 
   // The device allocator's current and peak bytes (CUDA; zeros on the CPU).
   DeviceMemory memory() const { return deviceMemory(device_); }

@@ -48,7 +48,8 @@ void describeDevices(GpuFacts& facts) {
   for (int i = 0; i < count; ++i) {
     cudaDeviceProp properties{};
     if (cudaGetDeviceProperties(&properties, i) == cudaSuccess) {
-      facts.devices.push_back({properties.name, static_cast<int64_t>(properties.totalGlobalMem)});
+      facts.devices.push_back(
+          {properties.name, static_cast<int64_t>(properties.totalGlobalMem), properties.major, properties.minor});
     }
   }
 }

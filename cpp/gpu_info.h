@@ -11,6 +11,9 @@ namespace difface {
 struct GpuDevice {
   std::string name;
   int64_t totalBytes = 0;
+  // Compute capability (9.0 for an H100 or H200): the GPU code of compiled packages is built for one.
+  int major = 0;
+  int minor = 0;
 };
 
 struct GpuFacts {

@@ -64,13 +64,17 @@ void convertToChannelsLast(torch::jit::Module& module) {
 }  // namespace
 
 DiffusionUNet::DiffusionUNet(const std::string& path, const WeightsSource& weights, const c10::Device& device,
-                             c10::ScalarType dtype, bool cudaChannelsLast)
-    : module_(loadModule(path, weights, device, "UNet")), channelsLast_(cudaChannelsLast && device.is_cuda()) {
+                             c10::ScalarType dtype, bool cudaChannelsLast,
+                             const std::vector<CompiledPackage>& packages)
+    : module_(loadModule(path, weights, device, "UNet")),
+      channelsLast_(cudaChannelsLast && device.is_cuda()),
+      compiled_(packages, device) {
   if (dtype != c10::kFloat) convertTorsoConvolutions(module_, dtype);
   if (channelsLast_) convertToChannelsLast(module_);
 }
 
 torch::Tensor DiffusionUNet::operator()(const torch::Tensor& x, const torch::Tensor& t) {
+  if (compiled_.covers(x)) return compiled_(x, t);
   if (channelsLast_) return module_.forward({x.contiguous(c10::MemoryFormat::ChannelsLast), t}).toTensor();
   return module_.forward({x, t}).toTensor();
 }

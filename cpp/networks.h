@@ -4,10 +4,12 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <torch/script.h>
 
 #include "architecture.h"
+#include "compiled.h"
 
 namespace difface {
 
@@ -15,16 +17,20 @@ namespace difface {
 // converted (the published fp16 mode); GroupNorm, the embeddings and the head stay float32.
 // On CUDA its convolutions may run channels-last, which tensor cores prefer in reduced
 // precision; the CPU keeps the published layout, whose results are held to the published ones.
+// Compiled packages, when given, run the shapes they were compiled for (compiled.h).
 class DiffusionUNet {
  public:
   DiffusionUNet(const std::string& path, const WeightsSource& weights, const c10::Device& device, c10::ScalarType dtype,
-                bool cudaChannelsLast);
+                bool cudaChannelsLast, const std::vector<CompiledPackage>& packages = {});
   // x: [B, C, H, W] float32 on the device; t: [B] original timesteps. Returns float32.
   torch::Tensor operator()(const torch::Tensor& x, const torch::Tensor& t);
+
+  const CompiledUNets& compiled() const { return compiled_; }
 
  private:
   torch::jit::Module module_;
   bool channelsLast_ = false;
+  CompiledUNets compiled_;
 };
 
 // The SwinIR backbone. In reduced precision the whole network is converted, as published.
