@@ -8,11 +8,13 @@
  *   difface worker --redis URL --queue NAME [--models DIR] [--max-batch B] [--concurrency C]
  *   difface models fetch [--only GROUPS] [--dir DIR] [--mirror URL | --from DIR] [--manifest FILE]
  *   difface convert --unet U.pth --backbone B.pth [--config C | --architecture DIR] [--out DIR]
+ *   difface compile [--models DIR] [--device D] [--dtype T] [--batch 1,8] [--size H[xW]]
  *   difface doctor [--json]
  *   difface --version
  */
 import { parseArgs } from 'node:util';
 
+import { compileCommand } from './cli-compile';
 import { inpaintCommand } from './cli-inpaint';
 import { modelsCommand } from './cli-models';
 import { UsageError } from './cli-options';
@@ -104,6 +106,15 @@ const USAGE = `Usage:
       weight-less architectures in DIR (made by models/export_architecture.py). With --config
       C (the published sampling YAML, or a JSON with unet_config, backbone_config and
       diffusion_config) Python with PyTorch exports TorchScript networks for that configuration.
+  difface compile [--models DIR] [--device D] [--dtype T] [--batch 1,8] [--size H[xW]]
+        [--threads N] [--out DIR] [--json]
+      Compiles the UNet ahead of time (torch.export and AOTInductor, with the Python and
+      PyTorch the package uses), one package per batch size, into DIR/compiled next to the
+      model (or DIFFACE_COMPILE_CACHE). Engines then run a package for the batch size and
+      image size it was compiled for: on CUDA by default, on the CPU with DIFFACE_COMPILED=on
+      (the TorchScript engine is faster there). A package made with another torch, for
+      another CPU or GPU, or for another UNet file is stale: the engine warns and runs
+      TorchScript for that shape. Prints progress and the compile time of each package.
   difface doctor [--json]
       What difface runs on, for a bug report: node, the addon and its prebuilt variant, the
       libtorch found and where, CUDA (or why not), cuDNN, the GPUs and their memory, the
@@ -192,6 +203,8 @@ export async function main(argv: string[]): Promise<number> {
         return await convertCommand(rest);
       case 'models':
         return await modelsCommand(rest);
+      case 'compile':
+        return await compileCommand(rest);
       case 'doctor':
         return doctorCommand(rest);
       case '--version':

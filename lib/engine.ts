@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { EngineCore } from './core';
 import { DecodedImage, ImageInput } from './image';
 import { InpaintImagesOptions, InpaintOptions, InpaintedImage, Inpainting, inpaint, inpaintImages } from './inpaint';
-import { LoadOptions, checkLoadOptions, loadNative } from './load';
+import { CompiledState, LoadOptions, checkLoadOptions, loadNative } from './load';
 import { readModelCard, ModelCard } from './modelcard';
 import { native } from './native';
 import { UpscaleBackgroundOptions, upscaleBackground } from './background';
@@ -41,9 +41,11 @@ export class DifFace {
   readonly threads: number;
   readonly #core: EngineCore;
   readonly #photoNetworks: PhotoNetworks;
+  readonly #compiled: CompiledState;
 
-  private constructor(core: EngineCore, options: Required<LoadOptions>) {
+  private constructor(core: EngineCore, options: Required<LoadOptions>, compiled: CompiledState) {
     this.#core = core;
+    this.#compiled = compiled;
     this.#photoNetworks = new PhotoNetworks(core);
     this.modelDir = core.modelDir;
     this.card = core.card;
@@ -67,9 +69,9 @@ export class DifFace {
     const checked = checkLoadOptions(options);
     const dir = path.resolve(modelDir);
     const card = readModelCard(dir);
-    const engine = await loadNative(dir, card, checked);
+    const { engine, compiled } = await loadNative(dir, card, checked);
     const queue = new BatchQueue(engine, { maxBatch: checked.maxBatch, maxQueue: checked.maxQueue });
-    return new DifFace(new EngineCore(dir, card, engine, queue), checked);
+    return new DifFace(new EngineCore(dir, card, engine, queue), checked, compiled);
   }
 
   /** Sampling defaults from the model card. */
@@ -275,6 +277,16 @@ export class DifFace {
   /** Whether the UNet is replayed as CUDA graphs: allowed, shapes captured, and whether a capture failed. */
   cudaGraphs(): { allowed: boolean; captured: number; failed: boolean } {
     return this.#core.live().cudaGraphs();
+  }
+
+  /**
+   * Which UNet runs: the batch sizes that compiled packages (`difface compile`) serve at their
+   * compiled image size, every other shape running the TorchScript export, and a note for each
+   * package left out (stale, missing, or not loadable here).
+   */
+  compiled(): CompiledState {
+    this.#core.live();
+    return { mode: this.#compiled.mode, batches: [...this.#compiled.batches], notes: [...this.#compiled.notes] };
   }
 
   /** The device allocator's bytes in use now and at peak (CUDA; zeros on the CPU). */

@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   ECHECKPOINT: 'a checkpoint cannot be read (damaged, not written by torch.save, or holding something other than tensors and containers) or does not fit the network it is for',
   ECONFIG: 'a configuration given to convert is malformed or unsupported',
   ECONVERT: "the converter's own self-check failed",
+  ECOMPILE: "compiling the UNet ahead of time (AOTInductor, 'difface compile') failed; the TorchScript export still runs",
   EOUTPUT: 'an output location cannot be created or written',
   EPYTHON: 'Python with PyTorch, needed only to convert other configurations, was not found',
   EDEVICE: 'the requested device cannot be used (no CUDA in this libtorch, no such GPU)',

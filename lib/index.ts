@@ -6,7 +6,9 @@
  */
 export { DifFace } from './engine';
 export { Generator } from './generator';
-export type { LoadOptions } from './load';
+export type { CompiledState, LoadOptions } from './load';
+export { cacheDir as compiledCacheDir, compileUNet } from './compiled';
+export type { CompiledMode, CompileOptions, CompileProgress, CompileResult, PackageRecord } from './compiled';
 export type { StepProgress } from './call';
 export type { SamplingOptions } from './core';
 export type { Restoration, RestoredFace, RestoreFacesOptions, RestoreOptions } from './restore';

@@ -5,6 +5,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { CompiledMode, NativePackage, cacheDir, compiledMode, expectedKey, findPackages, usesCompiled } from './compiled';
 import { DifFaceError, argumentError, fromNative } from './errors';
 import { ModelCard } from './modelcard';
 import { NativeEngine, NativeEngineOptions, native } from './native';
@@ -29,6 +30,13 @@ export interface LoadOptions {
   maxBatch?: number;
   /** Most calls that may wait; past it, calls reject at once with EQUEUEFULL. Default 1024. */
   maxQueue?: number;
+  /**
+   * Whether the UNet runs the packages `difface compile` left in the model's cache, for the
+   * shapes they were compiled for: 'auto' on CUDA only, 'on' on any device, 'off' never.
+   * Default: DIFFACE_COMPILED, else 'auto'. A stale or broken package falls back to the
+   * TorchScript export with a warning (see DifFace.compiled()).
+   */
+  compiled?: CompiledMode;
 }
 
 export function checkLoadOptions(options: LoadOptions): Required<LoadOptions> {
@@ -44,6 +52,8 @@ export function checkLoadOptions(options: LoadOptions): Required<LoadOptions> {
     threads: is.threads(options.threads ?? os.availableParallelism()),
     maxBatch: is.maxBatch(options.maxBatch ?? 8),
     maxQueue: is.maxQueue(options.maxQueue ?? 1024),
+    compiled: options.compiled !== undefined ? compiledMode(options.compiled)
+      : compiledMode(process.env.DIFFACE_COMPILED || 'auto', 'DIFFACE_COMPILED'),
   };
 }
 
@@ -83,18 +93,48 @@ function networkFiles(dir: string, card: ModelCard): Pick<NativeEngineOptions, '
   return { unet: unet.file, backbone: backbone.file, unetWeights: unet.weights, backboneWeights: backbone.weights };
 }
 
+/** What an engine runs for its UNet: the batch sizes compiled packages serve, and why others do not. */
+export interface CompiledState {
+  mode: CompiledMode;
+  batches: number[];
+  notes: string[];
+}
+
+/** The cache's packages for this engine, when its mode uses them. */
+function compiledPackages(dir: string, card: ModelCard, options: Required<LoadOptions>): { packages: NativePackage[]; notes: string[] } {
+  if (!usesCompiled(options.compiled, options.device)) return { packages: [], notes: [] };
+  const runtime = native().runtime();
+  if (options.device !== 'cpu' && runtime.gpus.length === 0) return { packages: [], notes: [] };
+  const lookup = findPackages(cacheDir(dir), expectedKey(card, options.device, options.dtype, runtime));
+  return { packages: lookup.packages, notes: lookup.notes };
+}
+
+/**
+ * The engine's compiled state after loading; each note is also a process warning
+ * (code DIFFACE_COMPILED), so a stale cache is seen without asking.
+ */
+export function compiledState(engine: NativeEngine, mode: CompiledMode, lookupNotes: string[]): CompiledState {
+  const loaded = engine.compiled();
+  const state = { mode, batches: loaded.batches, notes: [...lookupNotes, ...loaded.notes] };
+  for (const note of state.notes) process.emitWarning(note, { code: 'DIFFACE_COMPILED' });
+  return state;
+}
+
 /** Loads a checked model directory's networks onto a device. */
-export async function loadNative(dir: string, card: ModelCard, options: Required<LoadOptions>): Promise<NativeEngine> {
+export async function loadNative(dir: string, card: ModelCard, options: Required<LoadOptions>): Promise<{ engine: NativeEngine; compiled: CompiledState }> {
   try {
-    return await native().loadEngine({
+    const compiled = compiledPackages(dir, card, options);
+    const engine = await native().loadEngine({
       ...networkFiles(dir, card),
       device: options.device,
       dtype: options.dtype,
       threads: options.threads,
       schedule: card.schedule,
       backboneChannels: card.task === 'inpainting' ? 4 : 3,
+      unetPackages: compiled.packages,
       ...tuningFromEnvironment(),
     });
+    return { engine, compiled: compiledState(engine, options.compiled, compiled.notes) };
   } catch (error) {
     const failure = fromNative(error);
     // Options were checked before, so a refusal here is about the directory's content.

@@ -56,6 +56,7 @@ export interface NativeEngine {
   upscaleBackground(image: NativeTensor, tile: number, tilePad: number, onTile: StepCallback | undefined,
     cancel: NativeCancelToken | undefined): Promise<NativeTensor>;
   cudaGraphs(): { allowed: boolean; captured: number; failed: boolean };
+  compiled(): { batches: number[]; notes: string[] };
   memory(): { currentBytes: number; peakBytes: number };
   resetPeakMemory(): void;
   dispose(): void;
@@ -105,6 +106,8 @@ export interface NativeEngineOptions {
   hostCacheMB: number;
   /** 3 for the restoration backbone, 4 (face and hole mask) for the inpainting estimator. */
   backboneChannels?: number;
+  /** AOTInductor packages of the UNet whose cache key matched, each for one input shape. */
+  unetPackages?: { path: string; batch: number; height: number; width: number }[];
 }
 
 export interface NativeRuntime {
@@ -118,7 +121,12 @@ export interface NativeRuntime {
   cudnn: number;
   /** Why CUDA cannot be used here; empty when it can. */
   cudaReason: string;
-  gpus: { name: string; memoryBytes: number }[];
+  /** Compute capability per GPU ('9.0'). */
+  gpus: { name: string; memoryBytes: number; capability: string }[];
+  /** Whether this build can load AOTInductor packages (libtorch 2.6 and later). */
+  compiledPackages: boolean;
+  /** ATen's vector instruction set here: 'AVX512', 'AVX2', 'DEFAULT'. */
+  cpuCapability: string;
 }
 
 export interface NativeAddon {

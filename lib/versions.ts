@@ -7,6 +7,8 @@ import { loadedBinary, native, packageRoot } from './native';
 export interface GpuInfo {
   name: string;
   memoryBytes: number;
+  /** Compute capability ('9.0' for an H100 or H200). */
+  capability: string;
 }
 
 export interface Versions {
@@ -27,6 +29,10 @@ export interface Versions {
   cudaGraphs: boolean;
   /** libtorch's CPU threads now. */
   threads: number;
+  /** Whether this build loads compiled UNets (AOTInductor packages; libtorch 2.6 and later). */
+  compiledPackages: boolean;
+  /** The vector instructions libtorch's CPU kernels use here ('AVX512', 'AVX2'). */
+  cpuCapability: string;
   /** 'prebuilt' when loaded from prebuilds/, 'built' when compiled on this machine. */
   binary: 'prebuilt' | 'built';
   /** The prebuilt variant loaded ('torch2.13-cpu', 'torch2.14-cu13'); null for a build from source. */
@@ -62,6 +68,8 @@ export function versions(): Versions {
     cudnn: cudnnVersion(runtime.cudnn),
     cudaGraphs: runtime.cudaGraphs,
     threads: runtime.threads,
+    compiledPackages: runtime.compiledPackages,
+    cpuCapability: runtime.cpuCapability,
     binary: binary?.kind ?? 'built',
     variant: binary?.variant?.name ?? null,
     addon: binary?.file ?? '',
