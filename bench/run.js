@@ -2,13 +2,15 @@
 // `npm run bench`: the engine against eager PyTorch (the published sampler's way) on the
 // same weights, device and threads. Prints a table and writes JSON under bench/results/.
 //
-//   node bench/run.js [--threads N] [--runs R] [--skip-published] [--device cpu|cuda]
-//                     [--dtypes float32,float16,bfloat16] [--out FILE]
+//   node bench/run.js [--threads N] [--runs R] [--skip-published] [--skip-compiled]
+//                     [--device cpu|cuda] [--dtypes float32,float16,bfloat16] [--out FILE]
 //
 // On the CPU: a full restore of the small reference configuration (batch 2, 100 steps,
 // eta 0.5, best of R), and one UNet and one backbone call of the published-size networks
 // (random weights) at 512 x 512. On CUDA: per-face latency at batch 1 and throughput at
-// batch 8 of the published-size networks, per dtype.
+// batch 8 of the published-size networks, per dtype. Each case also runs the engine with the
+// UNet compiled ahead of time (`difface compile`, AOTInductor; compiled once into the work
+// folder's model cache, the compile time recorded) unless --skip-compiled.
 'use strict';
 
 const { spawnSync } = require('node:child_process');
@@ -18,7 +20,7 @@ const path = require('node:path');
 const { parseArgs } = require('node:util');
 
 const root = path.resolve(__dirname, '..');
-const { DifFace, Tensor, convertCheckpoints, versions } = require(root);
+const { DifFace, Tensor, compileUNet, convertCheckpoints, versions } = require(root);
 // The tests' checked .npy reader and difference, as `npm run bench` builds them (scripts/setup.js).
 const { maxAbsDiff, readNpy } = require(path.join(root, 'build', 'test', 'helpers', 'npy.js'));
 
@@ -27,6 +29,7 @@ const { values: options } = parseArgs({
     threads: { type: 'string' },
     runs: { type: 'string', default: '3' },
     'skip-published': { type: 'boolean', default: false },
+    'skip-compiled': { type: 'boolean', default: false },
     device: { type: 'string', default: 'cpu' },
     suite: { type: 'string' },
     steps: { type: 'string', default: '100' },
@@ -83,6 +86,37 @@ async function converted(name, unet, backbone, config) {
   return dir;
 }
 
+// ---- Compiled UNets ----------------------------------------------------------------------
+
+const withCompiled = !options['skip-compiled'] && versions().compiledPackages;
+const compileTimes = [];
+
+/**
+ * An engine that runs compiled packages for these batch sizes, compiling what the cache lacks
+ * first (and recording how long that took). Throws when a package still does not load.
+ */
+async function compiledEngine(models, loadOptions, batches, size) {
+  let engine = await DifFace.load(models, { ...loadOptions, compiled: 'on' });
+  const missing = batches.filter((b) => !engine.compiled().batches.includes(b));
+  if (missing.length > 0) {
+    engine.dispose();
+    console.log(`  compiling the UNet for batch ${missing.join(', ')} on ${loadOptions.device ?? 'cpu'} (${loadOptions.dtype ?? 'float32'})...`);
+    const result = await compileUNet(models, { device: loadOptions.device ?? 'cpu', dtype: loadOptions.dtype ?? 'float32',
+      batches: missing, size, ...(loadOptions.threads ? { threads: loadOptions.threads } : {}) });
+    for (const p of result.packages) {
+      compileTimes.push({ package: p.file, seconds: p.compileSeconds, maxDifferenceFromEager: p.maxDifferenceFromEager });
+      console.log(`  compiled ${p.file} in ${p.compileSeconds.toFixed(1)} s`);
+    }
+    engine = await DifFace.load(models, { ...loadOptions, compiled: 'on' });
+  }
+  const state = engine.compiled();
+  if (!batches.every((b) => state.batches.includes(b))) {
+    engine.dispose();
+    throw new Error(`bench: compiled packages did not load: ${state.notes.join('; ')}`);
+  }
+  return engine;
+}
+
 async function smallRestore() {
   const ref = options.reference;
   const reference = JSON.parse(fs.readFileSync(path.join(ref, 'reference.json'), 'utf8'));
@@ -107,12 +141,27 @@ async function smallRestore() {
   const maxDiff = maxAbsDiff(values, readNpy(path.join(eagerOut, `restored_${lq.shape[0]}.npy`)).data);
   const maxDiffToReference = maxAbsDiff(values, readNpy(path.join(ref, 'restored_eta.npy')).data);
   restored.dispose();
-  input.dispose();
   engine.dispose();
+  let compiledRun = null;
+  if (withCompiled) {
+    const compiledOne = await compiledEngine(models, { threads }, [lq.shape[0]], [lq.shape[2], lq.shape[3]]);
+    const run = await best(runs, async () => {
+      restored?.dispose();
+      restored = await compiledOne.restore(input, { seed, eta: 0.5, startStep: 100 });
+    });
+    // A chain of 100 steps amplifies the compiled kernels' rounding: this is a measure, not a check.
+    compiledRun = { seconds: run.best, times: run.times, maxDiffToEager: maxAbsDiff(await restored.toFloat32(),
+      readNpy(path.join(eagerOut, `restored_${lq.shape[0]}.npy`)).data), ratioToEager: run.best / eagerRun.best,
+      ratioToEngine: run.best / engineRun.best };
+    restored.dispose();
+    compiledOne.dispose();
+  }
+  input.dispose();
   return {
     case: 'small reference restore (batch 2, 100 steps, eta 0.5)',
     eager: { seconds: eagerRun.best, times: eagerRun.times, torch: eagerRun.torch, maxDiffToReference: eagerRun.maxDiff },
     engine: { seconds: engineRun.best, times: engineRun.times, maxDiffToEager: maxDiff, maxDiffToReference },
+    compiled: compiledRun,
     ratio: engineRun.best / eagerRun.best,
   };
 }
@@ -157,10 +206,27 @@ async function publishedCalls() {
   });
   const backboneDiff = maxAbsDiff(await out.toFloat32(), readNpy(path.join(outputs, 'backbone_out.npy')).data);
   out.dispose();
+  out = undefined;
   engine.dispose();
+  let compiledRun = null;
+  if (withCompiled) {
+    const compiledOne = await compiledEngine(models, { threads }, [x.shape[0]], [x.shape[2], x.shape[3]]);
+    for (let i = 0; i < 2; i++) (await compiledOne.unet(xs, t)).dispose();
+    const run = await best(Math.min(runs, 2), async () => {
+      out?.dispose();
+      out = await compiledOne.unet(xs, t);
+    });
+    compiledRun = { seconds: run.best, times: run.times, maxDiffToEager: maxAbsDiff(await out.toFloat32(),
+      readNpy(path.join(outputs, 'unet_out.npy')).data), ratioToEager: run.best / eagerRun.unet.best, ratioToEngine: run.best / unetRun.best };
+    out.dispose();
+    compiledOne.dispose();
+  }
+  xs.dispose();
+  lqs.dispose();
   return [
     { case: 'published-size UNet call, 512 x 512, batch 1', eager: { seconds: eagerRun.unet.best, times: eagerRun.unet.times },
-      engine: { seconds: unetRun.best, times: unetRun.times, maxDiffToEager: unetDiff }, ratio: unetRun.best / eagerRun.unet.best },
+      engine: { seconds: unetRun.best, times: unetRun.times, maxDiffToEager: unetDiff }, compiled: compiledRun,
+      ratio: unetRun.best / eagerRun.unet.best },
     { case: 'published-size backbone call, 512 x 512, batch 1', eager: { seconds: eagerRun.backbone.best, times: eagerRun.backbone.times },
       engine: { seconds: backboneRun.best, times: backboneRun.times, maxDiffToEager: backboneDiff }, ratio: backboneRun.best / eagerRun.backbone.best },
   ];
@@ -179,8 +245,9 @@ function gpuPeakBf16() {
 
 let gpuName;
 
-async function engineRestoreTiming(models, lqFile, dtype, batch, timedRuns, label) {
-  const engine = await DifFace.load(models, { device: options.device, dtype });
+async function engineRestoreTiming(models, lqFile, dtype, batch, timedRuns, label, compiled = false) {
+  const engine = compiled ? await compiledEngine(models, { device: options.device, dtype }, [batch], [512, 512])
+    : await DifFace.load(models, { device: options.device, dtype, compiled: 'off' });
   const lq = readNpy(lqFile);
   const one = lq.data.subarray(0, lq.data.length / lq.shape[0]);
   const data = new Float32Array(one.length * batch);
@@ -191,10 +258,12 @@ async function engineRestoreTiming(models, lqFile, dtype, batch, timedRuns, labe
   engine.resetPeakMemory();
   const run = await best(timedRuns, async () => (await engine.restore(input, { seed: 1, startStep: steps })).dispose());
   const peak = engine.memory().peakBytes;
+  const graphs = engine.cudaGraphs();
+  const compiledState = engine.compiled();
   input.dispose();
   engine.dispose();
   console.log(`  engine ${label}: ${run.times.map((t) => t.toFixed(3)).join(', ')} s`);
-  return { seconds: run.best, times: run.times, peakBytes: peak };
+  return { seconds: run.best, times: run.times, peakBytes: peak, cudaGraphs: graphs, compiledBatches: compiledState.batches };
 }
 
 // One eager process per dtype, for every batch size: loading the networks takes a while.
@@ -226,14 +295,25 @@ async function gpuCases(done) {
   const batches = options.batches.split(',').map(Number);
   for (const dtype of options.dtypes.split(',')) {
     const engineRuns = {};
+    const compiledRuns = {};
     for (const batch of batches) {
       engineRuns[batch] = await engineRestoreTiming(models, lqFile, dtype, batch, batch === 1 ? runs : 1, `${dtype}, batch ${batch}`);
+      if (withCompiled) {
+        compiledRuns[batch] = await engineRestoreTiming(models, lqFile, dtype, batch, batch === 1 ? runs : 1,
+          `compiled ${dtype}, batch ${batch}`, true);
+      }
     }
     const eagerRuns = options['engine-only'] ? {} : eagerRestoreTimings(dir, lqFile, dtype, batches);
     for (const batch of batches) {
       const engineRun = engineRuns[batch];
       const eagerRun = eagerRuns[batch];
+      const compiledRun = compiledRuns[batch];
       const facesPerSecond = batch / engineRun.seconds;
+      const throughput = (run) => {
+        const rate = batch / run.seconds;
+        return { perFaceSeconds: run.seconds / batch, peakBytesPerFace: run.peakBytes / batch, facesPerSecond: rate,
+          flopsPerSecond: perFace === null ? null : rate * perFace, fractionOfBf16Peak: peak && perFace ? (rate * perFace) / peak : null };
+      };
       cases.push({
         case: `published-size restore, ${steps} steps, ${dtype}, batch ${batch}`,
         dtype, batch,
@@ -241,20 +321,23 @@ async function gpuCases(done) {
         engine: { ...engineRun, perFaceSeconds: engineRun.seconds / batch, peakBytesPerFace: engineRun.peakBytes / batch,
           facesPerSecond, flopsPerSecond: perFace === null ? null : facesPerSecond * perFace,
           fractionOfBf16Peak: peak && perFace ? (facesPerSecond * perFace) / peak : null },
+        compiled: compiledRun ? { ...compiledRun, ...throughput(compiledRun), ratioToEngine: compiledRun.seconds / engineRun.seconds,
+          ratioToEager: eagerRun ? compiledRun.seconds / eagerRun.seconds : null } : null,
         ratio: eagerRun ? engineRun.seconds / eagerRun.seconds : null,
       });
     }
-    writeReport([...done, ...cases], { steps, gpu: gpuName, layout: process.env.DIFFACE_CUDA_LAYOUT ?? 'contiguous',
+    writeReport([...done, ...cases], { steps, gpu: gpuName, compileTimes, layout: process.env.DIFFACE_CUDA_LAYOUT ?? 'contiguous',
       cudaGraphsEnabled: process.env.DIFFACE_CUDA_GRAPHS !== '0', flops: { ...flops, perFace }, bf16PeakFlops: peak });
   }
   return cases;
 }
 
 function printTable(cases) {
-  const rows = [['case', 'eager s', 'engine s', 'engine/eager', 'max diff to eager']];
+  const rows = [['case', 'eager s', 'engine s', 'engine/eager', 'max diff to eager', 'compiled s', 'compiled/eager']];
   for (const c of cases) {
     rows.push([c.case, c.eager ? c.eager.seconds.toFixed(3) : '-', c.engine.seconds.toFixed(3), c.ratio === null ? '-' : c.ratio.toFixed(3),
-      c.engine.maxDiffToEager === undefined ? '-' : String(c.engine.maxDiffToEager)]);
+      c.engine.maxDiffToEager === undefined ? '-' : String(c.engine.maxDiffToEager),
+      c.compiled ? c.compiled.seconds.toFixed(3) : '-', c.compiled?.ratioToEager ? c.compiled.ratioToEager.toFixed(3) : '-']);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const row of rows) console.log(row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));
@@ -299,7 +382,7 @@ async function main() {
   } else {
     cases.push(...await gpuCases(cases));
   }
-  const file = writeReport(cases, {});
+  const file = writeReport(cases, { compileTimes });
   printTable(cases);
   console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
 }

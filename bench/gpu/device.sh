@@ -4,21 +4,32 @@
 # machine's PyTorch, runs the CUDA tests, then `bench/run.js --device cuda`. Every stage
 # writes into $OUT as it goes, so a run cut short still returns what it measured.
 #   STAGES: which stages to run (default "build test bench"), e.g. "build variants".
+#   The compiled path (issue of speed, round two): "bgbuild compile profile benchcompiled"
+#   builds in the background while Python makes the published-size model directory and
+#   compiles its UNet (AOTInductor, COMPILE_DTYPES, batches 1 and 8), profiles one batch-8
+#   call kernel by kernel, eager against compiled, then benchmarks the engine with and
+#   without the packages against eager. DEVICE=cpu proves the same path on a CPU machine.
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/log.txt") 2>&1
 STAGES=${STAGES:-build test bench}
+DEVICE=${DEVICE:-cuda}
+WORK=${WORK:-$PWD/bench/out/device}
+COMPILE_DTYPES=${COMPILE_DTYPES:-float16}
+COMPILE_BATCHES=${COMPILE_BATCHES:-1,8}
 note() { echo "[$(date +%T)] $*"; }
 has() { [[ " $STAGES " == *" $1 "* ]]; }
 
-source .device/env.sh
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
+if [ "$DEVICE" = cuda ]; then
+  source .device/env.sh
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
+fi
 [ -e node_modules ] || ln -s .devpack/node_modules node_modules
 mkdir -p dist build/test
 cp -r .devpack/dist/. dist/
 cp -r .devpack/build-test/. build/test/
-export DIFFACE_PYTHON=python3
+export DIFFACE_PYTHON=${DIFFACE_PYTHON:-python3}
 
 build() {
   cmake -S . -B build/native -G Ninja -DCMAKE_BUILD_TYPE=Release \
@@ -27,9 +38,12 @@ build() {
     cmake --build build/native >> "$OUT/cmake.txt" 2>&1
 }
 
-if has build; then
-  note "building against $Torch_DIR"
+build_with_fallbacks() {
   if ! build; then
+    tail -40 "$OUT/cmake.txt"
+    note "build failed; trying without the AOTInductor loader"
+    rm -rf build/native
+    build -DDIFFACE_AOTI=OFF && return 0
     tail -40 "$OUT/cmake.txt"
     note "build failed with C++17; trying C++20"
     rm -rf build/native
@@ -37,10 +51,65 @@ if has build; then
       tail -40 "$OUT/cmake.txt"
       note "trying without the CUDA extras (no CUDA graphs)"
       rm -rf build/native
-      build -DDIFFACE_CXX_STANDARD=20 -DDIFFACE_CUDA_EXTRAS=OFF || { tail -60 "$OUT/cmake.txt"; exit 1; }
+      build -DDIFFACE_CXX_STANDARD=20 -DDIFFACE_CUDA_EXTRAS=OFF || { tail -60 "$OUT/cmake.txt"; return 1; }
     fi
   fi
+}
+
+if has build; then
+  note "building against ${Torch_DIR:-the configured libtorch}"
+  build_with_fallbacks || exit 1
   node -e "console.log(JSON.stringify(require('.').versions()))" | tee "$OUT/versions.json"
+fi
+
+if has bgbuild; then
+  note "building against ${Torch_DIR:-the configured libtorch}, in the background"
+  ( build_with_fallbacks > "$OUT/build-log.txt" 2>&1; echo $? > "$OUT/build-rc.txt" ) &
+  build_pid=$!
+fi
+
+# The published-size networks with random weights, converted by Python exactly as
+# bench/run.js converts them (so the benchmark finds the directory and its compiled cache).
+models="$WORK/published/models"
+if has compile || has profile; then
+  mkdir -p "$WORK/published"
+  [ -s "$WORK/published/config.json" ] ||
+    $DIFFACE_PYTHON models/random_checkpoint.py --published --out "$WORK/published" --seed 1 > /dev/null
+  [ -s "$models/difface.json" ] ||
+    $DIFFACE_PYTHON models/convert.py --unet "$WORK/published/unet.pth" --backbone "$WORK/published/backbone.pth" \
+      --config "$WORK/published/config.json" --out "$models" > /dev/null
+fi
+
+if has compile; then
+  for dtype in ${COMPILE_DTYPES//,/ }; do
+    note "compiling the published-size UNet on $DEVICE, $dtype, batches $COMPILE_BATCHES"
+    timeout "${COMPILE_TIMEOUT:-420}" $DIFFACE_PYTHON models/aot_compile.py "$models" --out "$models/compiled" \
+      --device "$DEVICE" --dtype "$dtype" --batch "$COMPILE_BATCHES" ${COMPILE_SIZE:+--size $COMPILE_SIZE} |
+      tee -a "$OUT/compile-$dtype.jsonl"
+    cp "$models"/compiled/*.json "$OUT/" 2>/dev/null
+  done
+fi
+
+if has profile; then
+  dtype=${COMPILE_DTYPES%%,*}
+  batch=${COMPILE_BATCHES##*,}
+  package=$(ls "$models"/compiled/unet-*-"$dtype"-b"$batch"-*.pt2 2>/dev/null | head -1)
+  note "profiling one batch-$batch call, eager against ${package:-nothing compiled}"
+  timeout 120 $DIFFACE_PYTHON bench/gpu/profile.py "$models" --device "$DEVICE" --dtype "$dtype" --batch "$batch" \
+    ${package:+--package "$package"} --out "$OUT/profile-$dtype-b$batch.json"
+fi
+
+if [ -n "${build_pid:-}" ]; then
+  wait "$build_pid"
+  note "background build: rc $(cat "$OUT/build-rc.txt")"
+  [ "$(cat "$OUT/build-rc.txt")" = 0 ] || { tail -60 "$OUT/build-log.txt"; exit 1; }
+  node -e "console.log(JSON.stringify(require('.').versions()))" | tee "$OUT/versions.json"
+fi
+
+if has benchcompiled; then
+  note "benchmark: engine, engine with the compiled UNet, eager; $COMPILE_DTYPES, batches $COMPILE_BATCHES"
+  timeout "${BENCH_TIMEOUT:-300}" node bench/run.js --suite gpu --device "$DEVICE" --work "$WORK" --runs 2 \
+    --dtypes "$COMPILE_DTYPES" --batches "$COMPILE_BATCHES" --steps "${STEPS:-100}" --out "$OUT/bench-compiled.json"
 fi
 
 if has test; then
