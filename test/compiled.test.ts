@@ -3,6 +3,7 @@
 // package, and a real compile of the small reference UNet held to the TorchScript export and
 // to the stored published UNet call.
 import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -157,6 +158,27 @@ describe('compiled UNets', function () {
       } finally {
         engine.dispose();
       }
+    });
+  });
+
+  describe('difface compile', function () {
+    const cli = (args: string[]) => spawnSync(process.execPath, [path.join(repoRoot, 'dist', 'cli.js'), 'compile', ...args],
+      { encoding: 'utf8', env: { ...process.env, DIFFACE_MODELS: '' } });
+
+    it('turns bad flags into usage errors (exit code 2) that name the flag', function () {
+      for (const [flags, message] of [[['--batch', '0,8'], /--batch must list batch sizes from 1 to 64/],
+        [['--size', '512x'], /--size must be H or HxW/], [['--device', 'tpu'], /--device must be 'cpu'/],
+        [['--dtype', 'float16'], /only supported on CUDA/], [['--frobnicate'], /Unknown option/]] as const) {
+        const run = cli([...flags, '--models', small.out]);
+        assert.equal(run.status, 2, `${flags.join(' ')}: ${run.stderr}`);
+        assert.match(run.stderr, message);
+      }
+    });
+
+    it('names a folder that is not a model directory, with EMODELDIR and exit code 1', function () {
+      const run = cli(['--models', tempDir('notmodels'), '--out', tempDir('cacheout')]);
+      assert.equal(run.status, 1, run.stderr);
+      assert.match(run.stderr, /has no readable difface\.json .*\[EMODELDIR\]/);
     });
   });
 

@@ -25,6 +25,7 @@ if [ "$DEVICE" = cuda ]; then
   source .device/env.sh
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
 fi
+[ -f .devpack/bundle.tar.xz ] && tar -C .devpack -xJf .devpack/bundle.tar.xz && rm .devpack/bundle.tar.xz
 [ -e node_modules ] || ln -s .devpack/node_modules node_modules
 mkdir -p dist build/test
 cp -r .devpack/dist/. dist/
