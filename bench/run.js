@@ -30,6 +30,8 @@ const { values: options } = parseArgs({
     runs: { type: 'string', default: '3' },
     'skip-published': { type: 'boolean', default: false },
     'skip-compiled': { type: 'boolean', default: false },
+    // Use only packages already compiled into the cache: a missing one skips its case.
+    'cached-only': { type: 'boolean', default: false },
     device: { type: 'string', default: 'cpu' },
     suite: { type: 'string' },
     steps: { type: 'string', default: '100' },
@@ -98,6 +100,11 @@ const compileTimes = [];
 async function compiledEngine(models, loadOptions, batches, size) {
   let engine = await DifFace.load(models, { ...loadOptions, compiled: 'on' });
   const missing = batches.filter((b) => !engine.compiled().batches.includes(b));
+  if (missing.length > 0 && options['cached-only']) {
+    console.log(`  no compiled package for batch ${missing.join(', ')} in the cache: ${engine.compiled().notes.join('; ') || 'none made'}`);
+    engine.dispose();
+    return null;
+  }
   if (missing.length > 0) {
     engine.dispose();
     console.log(`  compiling the UNet for batch ${missing.join(', ')} on ${loadOptions.device ?? 'cpu'} (${loadOptions.dtype ?? 'float32'})...`);
@@ -115,6 +122,26 @@ async function compiledEngine(models, loadOptions, batches, size) {
     throw new Error(`bench: compiled packages did not load: ${state.notes.join('; ')}`);
   }
   return engine;
+}
+
+/**
+ * The best of `count` runs of `call` on an engine with the compiled UNet for [batch, height,
+ * width], after `warmup` untimed ones; null when compiled packages are not benchmarked.
+ */
+async function compiledTiming(models, [batch, height, width], call, count, expected, eagerSeconds, engineSeconds, warmup = 0) {
+  if (!withCompiled) return null;
+  const engine = await compiledEngine(models, { threads }, [batch], [height, width]);
+  if (engine === null) return null;
+  for (let i = 0; i < warmup; i++) (await call(engine)).dispose();
+  let out;
+  const run = await best(count, async () => {
+    out?.dispose();
+    out = await call(engine);
+  });
+  const maxDiffToEager = maxAbsDiff(await out.toFloat32(), expected);
+  out.dispose();
+  engine.dispose();
+  return { seconds: run.best, times: run.times, maxDiffToEager, ratioToEager: run.best / eagerSeconds, ratioToEngine: run.best / engineSeconds };
 }
 
 async function smallRestore() {
@@ -142,20 +169,9 @@ async function smallRestore() {
   const maxDiffToReference = maxAbsDiff(values, readNpy(path.join(ref, 'restored_eta.npy')).data);
   restored.dispose();
   engine.dispose();
-  let compiledRun = null;
-  if (withCompiled) {
-    const compiledOne = await compiledEngine(models, { threads }, [lq.shape[0]], [lq.shape[2], lq.shape[3]]);
-    const run = await best(runs, async () => {
-      restored?.dispose();
-      restored = await compiledOne.restore(input, { seed, eta: 0.5, startStep: 100 });
-    });
-    // A chain of 100 steps amplifies the compiled kernels' rounding: this is a measure, not a check.
-    compiledRun = { seconds: run.best, times: run.times, maxDiffToEager: maxAbsDiff(await restored.toFloat32(),
-      readNpy(path.join(eagerOut, `restored_${lq.shape[0]}.npy`)).data), ratioToEager: run.best / eagerRun.best,
-      ratioToEngine: run.best / engineRun.best };
-    restored.dispose();
-    compiledOne.dispose();
-  }
+  // A chain of 100 steps amplifies the compiled kernels' rounding: its difference is a measure, not a check.
+  const compiledRun = await compiledTiming(models, [lq.shape[0], lq.shape[2], lq.shape[3]], (engine) => engine.restore(input, { seed, eta: 0.5, startStep: 100 }),
+    runs, readNpy(path.join(eagerOut, `restored_${lq.shape[0]}.npy`)).data, eagerRun.best, engineRun.best);
   input.dispose();
   return {
     case: 'small reference restore (batch 2, 100 steps, eta 0.5)',
@@ -208,19 +224,8 @@ async function publishedCalls() {
   out.dispose();
   out = undefined;
   engine.dispose();
-  let compiledRun = null;
-  if (withCompiled) {
-    const compiledOne = await compiledEngine(models, { threads }, [x.shape[0]], [x.shape[2], x.shape[3]]);
-    for (let i = 0; i < 2; i++) (await compiledOne.unet(xs, t)).dispose();
-    const run = await best(Math.min(runs, 2), async () => {
-      out?.dispose();
-      out = await compiledOne.unet(xs, t);
-    });
-    compiledRun = { seconds: run.best, times: run.times, maxDiffToEager: maxAbsDiff(await out.toFloat32(),
-      readNpy(path.join(outputs, 'unet_out.npy')).data), ratioToEager: run.best / eagerRun.unet.best, ratioToEngine: run.best / unetRun.best };
-    out.dispose();
-    compiledOne.dispose();
-  }
+  const compiledRun = await compiledTiming(models, [x.shape[0], x.shape[2], x.shape[3]], (engine) => engine.unet(xs, t),
+    Math.min(runs, 2), readNpy(path.join(outputs, 'unet_out.npy')).data, eagerRun.unet.best, unetRun.best, 2);
   xs.dispose();
   lqs.dispose();
   return [
@@ -248,6 +253,7 @@ let gpuName;
 async function engineRestoreTiming(models, lqFile, dtype, batch, timedRuns, label, compiled = false) {
   const engine = compiled ? await compiledEngine(models, { device: options.device, dtype }, [batch], [512, 512])
     : await DifFace.load(models, { device: options.device, dtype, compiled: 'off' });
+  if (engine === null) return null;
   const lq = readNpy(lqFile);
   const one = lq.data.subarray(0, lq.data.length / lq.shape[0]);
   const data = new Float32Array(one.length * batch);

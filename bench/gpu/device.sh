@@ -109,7 +109,7 @@ fi
 
 if has benchcompiled; then
   note "benchmark: engine, engine with the compiled UNet, eager; $COMPILE_DTYPES, batches $COMPILE_BATCHES"
-  timeout "${BENCH_TIMEOUT:-300}" node bench/run.js --suite gpu --device "$DEVICE" --work "$WORK" --runs 2 \
+  timeout "${BENCH_TIMEOUT:-300}" node bench/run.js --suite gpu --device "$DEVICE" --work "$WORK" --runs 2 --cached-only \
     --dtypes "$COMPILE_DTYPES" --batches "$COMPILE_BATCHES" --steps "${STEPS:-100}" --out "$OUT/bench-compiled.json"
 fi
 
