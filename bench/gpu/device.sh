@@ -30,29 +30,32 @@ fi
 mkdir -p dist build/test
 cp -r .devpack/dist/. dist/
 cp -r .devpack/build-test/. build/test/
+export PYTHONUNBUFFERED=1
 export DIFFACE_PYTHON=${DIFFACE_PYTHON:-python3}
+# At most 8 files come back from $OUT: the build's own log stays here, its tail goes to log.txt.
+cmake_log=/tmp/difface-cmake.txt
 
 build() {
   cmake -S . -B build/native -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_JS_INC="$PWD/node_modules/node-api-headers/include" \
-    -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$PWD/build/Release" "$@" > "$OUT/cmake.txt" 2>&1 &&
-    cmake --build build/native >> "$OUT/cmake.txt" 2>&1
+    -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$PWD/build/Release" "$@" > "$cmake_log" 2>&1 &&
+    cmake --build build/native >> "$cmake_log" 2>&1
 }
 
 build_with_fallbacks() {
   if ! build; then
-    tail -40 "$OUT/cmake.txt"
+    tail -40 "$cmake_log"
     note "build failed; trying without the AOTInductor loader"
     rm -rf build/native
     build -DDIFFACE_AOTI=OFF && return 0
-    tail -40 "$OUT/cmake.txt"
+    tail -40 "$cmake_log"
     note "build failed with C++17; trying C++20"
     rm -rf build/native
     if ! build -DDIFFACE_CXX_STANDARD=20; then
-      tail -40 "$OUT/cmake.txt"
+      tail -40 "$cmake_log"
       note "trying without the CUDA extras (no CUDA graphs)"
       rm -rf build/native
-      build -DDIFFACE_CXX_STANDARD=20 -DDIFFACE_CUDA_EXTRAS=OFF || { tail -60 "$OUT/cmake.txt"; return 1; }
+      build -DDIFFACE_CXX_STANDARD=20 -DDIFFACE_CUDA_EXTRAS=OFF || { tail -60 "$cmake_log"; return 1; }
     fi
   fi
 }
@@ -65,7 +68,7 @@ fi
 
 if has bgbuild; then
   note "building against ${Torch_DIR:-the configured libtorch}, in the background"
-  ( build_with_fallbacks > "$OUT/build-log.txt" 2>&1; echo $? > "$OUT/build-rc.txt" ) &
+  ( build_with_fallbacks > /tmp/difface-build-log.txt 2>&1; echo $? > /tmp/difface-build-rc.txt ) &
   build_pid=$!
 fi
 
@@ -87,7 +90,6 @@ if has compile; then
     timeout "${COMPILE_TIMEOUT:-420}" $DIFFACE_PYTHON models/aot_compile.py "$models" --out "$models/compiled" \
       --device "$DEVICE" --dtype "$dtype" --batch "$COMPILE_BATCHES" ${COMPILE_SIZE:+--size $COMPILE_SIZE} |
       tee -a "$OUT/compile-$dtype.jsonl"
-    cp "$models"/compiled/*.json "$OUT/" 2>/dev/null
   done
 fi
 
@@ -96,14 +98,15 @@ if has profile; then
   batch=${COMPILE_BATCHES##*,}
   package=$(ls "$models"/compiled/unet-*-"$dtype"-b"$batch"-*.pt2 2>/dev/null | head -1)
   note "profiling one batch-$batch call, eager against ${package:-nothing compiled}"
-  timeout 120 $DIFFACE_PYTHON bench/gpu/profile.py "$models" --device "$DEVICE" --dtype "$dtype" --batch "$batch" \
+  timeout "${PROFILE_TIMEOUT:-120}" $DIFFACE_PYTHON bench/gpu/profile.py "$models" --device "$DEVICE" --dtype "$dtype" --batch "$batch" \
     ${package:+--package "$package"} --out "$OUT/profile-$dtype-b$batch.json"
 fi
 
 if [ -n "${build_pid:-}" ]; then
   wait "$build_pid"
-  note "background build: rc $(cat "$OUT/build-rc.txt")"
-  [ "$(cat "$OUT/build-rc.txt")" = 0 ] || { tail -60 "$OUT/build-log.txt"; exit 1; }
+  note "background build: rc $(cat /tmp/difface-build-rc.txt)"
+  cat /tmp/difface-build-log.txt
+  [ "$(cat /tmp/difface-build-rc.txt)" = 0 ] || exit 1
   node -e "console.log(JSON.stringify(require('.').versions()))" | tee "$OUT/versions.json"
 fi
 
