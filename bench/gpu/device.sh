@@ -98,7 +98,7 @@ if has profile; then
   batch=${COMPILE_BATCHES##*,}
   package=$(ls "$models"/compiled/unet-*-"$dtype"-b"$batch"-*.pt2 2>/dev/null | head -1)
   note "profiling one batch-$batch call, eager against ${package:-nothing compiled}"
-  timeout "${PROFILE_TIMEOUT:-120}" $DIFFACE_PYTHON bench/gpu/profile.py "$models" --device "$DEVICE" --dtype "$dtype" --batch "$batch" \
+  timeout "${PROFILE_TIMEOUT:-120}" $DIFFACE_PYTHON bench/gpu/kernels.py "$models" --device "$DEVICE" --dtype "$dtype" --batch "$batch" \
     ${package:+--package "$package"} --out "$OUT/profile-$dtype-b$batch.json"
 fi
 

@@ -1,7 +1,10 @@
-"""Where a UNet call's time goes, kernel by kernel: the eager published network against a
+"""(Not named profile.py: Python puts this folder first on its path, and the standard
+library's cProfile, which torch imports, would then import this file as `profile`.)
+
+Where a UNet call's time goes, kernel by kernel: the eager published network against a
 compiled package (AOTInductor, made by models/aot_compile.py), on the same weights.
 
-    profile.py MODEL_DIR --device cuda --dtype float16 --batch 8 [--package P.pt2] --out FILE.json
+    kernels.py MODEL_DIR --device cuda --dtype float16 --batch 8 [--package P.pt2] --out FILE.json
 
 MODEL_DIR is a model directory (difface.json with the UNet); the package, when given, must
 have been compiled from it for this device, dtype, batch and the UNet's image size. Each side
