@@ -82,11 +82,12 @@ function runtimeLines(runtime: Versions): string[] {
   return [
     `addon:     ${runtime.binary}${runtime.variant ? ` (${runtime.variant})` : ''}, ${runtime.addon}`,
     `libtorch:  ${runtime.torch}${libtorch ? ` (${libtorch.version ?? 'version unknown'}) at ${libtorch.path}, found by ${libtorch.from}` : ''}`,
-    `threads:   ${runtime.threads}`,
+    `threads:   ${runtime.threads} (CPU kernels: ${runtime.cpuCapability})`,
     `CUDA:      ${runtime.cuda ? `yes, ${runtime.cudaDevices} device(s)` : `no: ${runtime.cudaReason ?? 'not available'}`}`,
     ...(runtime.cudaGraphs ? ['           (this addon has CUDA graphs and CUDA memory statistics)'] : []),
     `cuDNN:     ${runtime.cudnn ?? 'none'}`,
-    ...runtime.gpus.map((gpu, i) => `GPU ${i}:     ${gpu.name}, ${gigabytes(gpu.memoryBytes)}`),
+    ...runtime.gpus.map((gpu, i) => `GPU ${i}:     ${gpu.name}, ${gigabytes(gpu.memoryBytes)}, compute capability ${gpu.capability}`),
+    `compiled:  ${runtime.compiledPackages ? "this addon runs compiled UNets ('difface compile')" : 'no: this libtorch has no AOTInductor package loader (2.6 or later has it)'}`,
   ];
 }
 

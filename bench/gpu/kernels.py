@@ -1,7 +1,4 @@
-"""(Not named profile.py: Python puts this folder first on its path, and the standard
-library's cProfile, which torch imports, would then import this file as `profile`.)
-
-Where a UNet call's time goes, kernel by kernel: the eager published network against a
+"""Where a UNet call's time goes, kernel by kernel: the eager published network against a
 compiled package (AOTInductor, made by models/aot_compile.py), on the same weights.
 
     kernels.py MODEL_DIR --device cuda --dtype float16 --batch 8 [--package P.pt2] --out FILE.json
@@ -11,6 +8,9 @@ have been compiled from it for this device, dtype, batch and the UNet's image si
 is warmed up, then one call is profiled. Kernels are grouped into what they do (convolution
 and matrix products, normalisation, elementwise, attention, copies, other) by their names,
 and the report keeps the 25 costliest kernels of each side.
+
+(Not named profile.py: Python puts this folder first on its path, and the standard
+library's cProfile, which torch imports, would then import this file as `profile`.)
 """
 
 import argparse
