@@ -97,7 +97,7 @@ describe('the CUDA prebuilt', function () {
     }
     const text = run(cli(), ['doctor'], { cwd: app, env: activated });
     assert.match(text.out, /^addon: +prebuilt \(torch2\.14-cu13\)/m);
-    assert.match(text.out, runtime.cuda ? /^GPU 0: +\S.*, \d+\.\d GiB$/m : /^CUDA: +no: (no NVIDIA driver|the CUDA runtime)/m);
+    assert.match(text.out, runtime.cuda ? /^GPU 0: +\S.*, \d+\.\d GiB, compute capability \d+\.\d+$/m : /^CUDA: +no: (no NVIDIA driver|the CUDA runtime)/m);
   });
 
   it('restores a face from the CLI, on the GPU when there is one, else on the CPU', function () {
