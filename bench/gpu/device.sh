@@ -122,7 +122,7 @@ fi
 
 if has test; then
   note "CUDA tests"
-  timeout 150 node node_modules/mocha/bin/mocha.js --no-config --timeout 300000 build/test/gpu.test.js 2>&1 | tee "$OUT/gpu-tests.txt"
+  timeout "${TEST_TIMEOUT:-420}" node node_modules/mocha/bin/mocha.js --no-config --timeout 300000 build/test/gpu.test.js 2>&1 | tee "$OUT/gpu-tests.txt"
 fi
 
 if has bench; then
