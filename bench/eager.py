@@ -26,11 +26,7 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 
 def to_published_precision(unet, backbone, dtype):
     """The published fp16 mode: the UNet torso's convolutions and the whole backbone."""
-    for part in (unet.input_blocks, unet.middle_block, unet.output_blocks):
-        for module in part.modules():
-            if isinstance(module, (torch.nn.Conv1d, torch.nn.Conv2d)):
-                module.weight.data = module.weight.data.to(dtype)
-                module.bias.data = module.bias.data.to(dtype)
+    networks.convert_torso_convolutions(unet, dtype)
     return backbone.to(dtype)
 
 

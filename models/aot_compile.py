@@ -28,6 +28,7 @@ import time
 import torch
 
 import checkpoint
+import networks
 from errors import ConvertError
 from unet import UNetModel
 
@@ -67,16 +68,6 @@ def build_unet(model_dir, card):
         raise ConvertError("EMODELDIR", f"difface.json in '{model_dir}' has no UNet configuration")
     unet = UNetModel(**entry["config"]).eval()
     checkpoint.load_strictly(unet, unet_weights(model_dir, entry), "UNet", entry["file"])
-    return unet
-
-
-def to_published_precision(unet, dtype):
-    """The published fp16 mode: only the torso's convolutions change type."""
-    for part in (unet.input_blocks, unet.middle_block, unet.output_blocks):
-        for module in part.modules():
-            if isinstance(module, (torch.nn.Conv1d, torch.nn.Conv2d)):
-                module.weight.data = module.weight.data.to(dtype)
-                module.bias.data = module.bias.data.to(dtype)
     return unet
 
 
@@ -160,7 +151,7 @@ def compile_directory(args):
     os.makedirs(args.out, exist_ok=True)
     unet = build_unet(args.model_dir, card).to(device)
     if args.dtype != "float32":
-        to_published_precision(unet, DTYPES[args.dtype])
+        networks.convert_torso_convolutions(unet, DTYPES[args.dtype])
     key = {"format": FORMAT, "torch": torch.__version__.split("+")[0], "device": device_tag(device),
            "dtype": args.dtype, "unetSha256": card["unet"].get("sha256", "")}
     records = [compile_one(unet, device, args.dtype, batch, height, width, args.out, key) for batch in batches]

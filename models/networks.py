@@ -5,6 +5,8 @@ Every Python entry point (the converter, the benchmarks' eager side, the tests' 
 runs) builds the networks through here, so a configuration means the same thing everywhere.
 """
 
+import torch
+
 import checkpoint
 from config import task_of
 from errors import ConvertError
@@ -26,6 +28,16 @@ def build(config):
         what = "a LaMa estimator" if inpainting else "a SwinIR backbone"
         raise ConvertError("ECONFIG", f"backbone_config cannot build {what}: {error}")
     return unet.eval(), backbone.eval()
+
+
+def convert_torso_convolutions(unet, dtype):
+    """The published fp16 mode's UNet: only the torso's convolutions change type."""
+    for part in (unet.input_blocks, unet.middle_block, unet.output_blocks):
+        for module in part.modules():
+            if isinstance(module, (torch.nn.Conv1d, torch.nn.Conv2d)):
+                module.weight.data = module.weight.data.to(dtype)
+                module.bias.data = module.bias.data.to(dtype)
+    return unet
 
 
 def load(config, unet_path, backbone_path):

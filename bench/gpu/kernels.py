@@ -25,6 +25,7 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models"))
 
 import aot_compile  # noqa: E402
+import networks  # noqa: E402
 
 GROUPS = (
     ("convolution/matmul", ("conv", "gemm", "cutlass", "sm90", "sm80", "xmma", "implicit", "winograd", "mm_", "addmm",
@@ -104,7 +105,7 @@ def main():
     card = aot_compile.read_card(args.model_dir)
     unet = aot_compile.build_unet(args.model_dir, card).to(device)
     if args.dtype != "float32":
-        aot_compile.to_published_precision(unet, aot_compile.DTYPES[args.dtype])
+        networks.convert_torso_convolutions(unet, aot_compile.DTYPES[args.dtype])
     side = int(card["unet"]["config"]["image_size"])
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(args.batch, 3, side, side, generator=generator).to(device)
