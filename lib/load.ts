@@ -105,7 +105,14 @@ function compiledPackages(dir: string, card: ModelCard, options: Required<LoadOp
   if (!usesCompiled(options.compiled, options.device)) return { packages: [], notes: [] };
   const runtime = native().runtime();
   if (options.device !== 'cpu' && runtime.gpus.length === 0) return { packages: [], notes: [] };
-  const lookup = findPackages(cacheDir(dir), expectedKey(card, options.device, options.dtype, runtime));
+  const cache = cacheDir(dir);
+  const key = expectedKey(card, options.device, options.dtype, runtime);
+  const lookup = findPackages(cache, key);
+  if (options.compiled === 'on' && lookup.packages.length === 0 && lookup.notes.length === 0) {
+    // Asked for by name: say why nothing compiled runs, rather than run TorchScript silently.
+    lookup.notes.push(`compiled: 'on' found no compiled UNet for ${key.device} in ${key.dtype} in ${cache}, so the ` +
+      `TorchScript export runs; make one with 'difface compile --models ${dir} --device ${options.device} --dtype ${options.dtype}'`);
+  }
   return { packages: lookup.packages, notes: lookup.notes };
 }
 

@@ -147,6 +147,19 @@ describe('compiled UNets', function () {
       }
     });
 
+    it("says so when compiled: 'on' finds nothing to run, and runs TorchScript", async function () {
+      const { value: engine, warnings } = await warningsDuring(() => DifFace.load(copyOfSmall(small.out), { compiled: 'on' }));
+      try {
+        const state = engine.compiled();
+        assert.deepEqual(state.batches, []);
+        assert.equal(state.notes.length, 1);
+        assert.match(state.notes[0] ?? '', /found no compiled UNet for cpu-\w+ in float32 in .*compiled, so the TorchScript export runs; make one with 'difface compile --models .* --device cpu --dtype float32'/);
+        assert.deepEqual(warnings, state.notes);
+      } finally {
+        engine.dispose();
+      }
+    });
+
     it("leaves the cache alone on the CPU in 'auto' mode", async function () {
       const dir = copyOfSmall(small.out);
       const key = compiled.expectedKey(small.card, 'cpu', 'float32', versions());
