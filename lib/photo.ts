@@ -11,6 +11,7 @@ import {
   undecodable,
 } from './image';
 import { TileProgress, UpscaleBackgroundOptions } from './background';
+import { enlargeSmallPhoto, outputToPhoto } from './published-quirks';
 import { RestoreFacesOptions, RestoredFace } from './restore';
 import { Tensor } from './tensor';
 import * as is from './validate';
@@ -81,6 +82,20 @@ export interface PhotoOptions {
    * 'dlib'; `info.detector` says which ran.
    */
   detector?: is.DetectorKind;
+  /**
+   * The mask restored faces are pasted back under: 'parse' (as published: the face's
+   * ParseNet labels, blurred, within the feathered square; needs parsing_parsenet.pth in the
+   * model directory) or 'square' (the feathered square alone). Default: 'parse' when its
+   * weights are there, else 'square'; `info.paste` says which ran.
+   */
+  paste?: is.PasteKind;
+  /**
+   * Reproduce two quirks of the published helper (default false): a photo whose short side
+   * is under 512 is enlarged to 512 first (so the output is `upscale` times that, and boxes
+   * and points are in the enlarged photo's pixels), and faces are pasted back half an output
+   * pixel right of and below where they belong.
+   */
+  publishedQuirks?: boolean;
   /** Progress of the Real-ESRGAN background, tile by tile. */
   onTile?: (progress: TileProgress) => void;
   format?: OutputFormat;
@@ -106,7 +121,9 @@ export interface RestoredPhoto {
   info: {
     input: string; width: number; height: number; format: OutputFormat; inputFormat: string; upscale: number;
     /** Which path ran: the face finder, the paste mask and the background. */
-    detector: is.DetectorKind; paste: 'square'; background: is.BackgroundKind;
+    detector: is.DetectorKind; paste: is.PasteKind; background: is.BackgroundKind;
+    /** Whether the published helper's quirks were reproduced (publishedQuirks). */
+    publishedQuirks: boolean;
   };
 }
 
@@ -150,6 +167,8 @@ export function checkPhotoOptions(options: PhotoOptions): void {
   is.minFace(options.minFace ?? 0);
   if (options.background !== undefined) is.background(options.background);
   if (options.detector !== undefined) is.detector(options.detector);
+  if (options.paste !== undefined) is.paste(options.paste);
+  if (options.publishedQuirks !== undefined) is.boolean(options.publishedQuirks, 'publishedQuirks');
   is.optionalFunction(options.onTile, 'onTile');
   checkEncodeOptions(options);
 }
@@ -157,10 +176,13 @@ export function checkPhotoOptions(options: PhotoOptions): void {
 /** What restorePhoto needs of an engine: its checked warping, pasting and restoring. */
 export interface PhotoEngine {
   warpAffine(image: Tensor, outToImage: readonly number[], size: readonly [number, number], border: readonly number[]): Promise<Tensor<'float32'>>;
-  pasteFaces(canvas: Tensor, faces: readonly Tensor[], canvasToFace: readonly (readonly number[])[], scale: number): Promise<Tensor<'float32'>>;
+  pasteFaces(canvas: Tensor, faces: readonly Tensor[], canvasToFace: readonly (readonly number[])[], scale: number,
+    parseMasks?: readonly Tensor[]): Promise<Tensor<'float32'>>;
   restoreDecoded(faces: readonly DecodedImage[], options: RestoreFacesOptions): Promise<RestoredFace[]>;
   readonly backgroundAvailable: boolean;
   readonly detectorAvailable: boolean;
+  readonly parserAvailable: boolean;
+  pasteMasks(faces: readonly Tensor[]): Promise<Tensor<'float32'>[]>;
   detectFaces(image: Tensor): Promise<FoundFace[]>;
   upscaleBackground(image: Tensor, options: UpscaleBackgroundOptions): Promise<Tensor<'float32'>>;
 }
@@ -206,7 +228,9 @@ export async function restorePhoto(engine: PhotoEngine, input: ImageInput,
   options: PhotoOptions & Omit<RestoreFacesOptions, 'estimates'>): Promise<RestoredPhoto> {
   checkPhotoOptions(options);
   const upscale = options.upscale ?? 2;
-  const photo = await readPhoto(input, options.maxPixels ?? DEFAULT_MAX_PIXELS);
+  const quirks = options.publishedQuirks === true;
+  const read = await readPhoto(input, options.maxPixels ?? DEFAULT_MAX_PIXELS);
+  const photo = quirks ? { ...read, ...enlargeSmallPhoto(read) } : read;
   const detectorKind = options.detector ?? (engine.detectorAvailable ? 'retinaface' : 'dlib');
   const crops: DecodedImage[] = [];
   let faces: FoundFace[];
@@ -228,17 +252,19 @@ export async function restorePhoto(engine: PhotoEngine, input: ImageInput,
   const backgroundKind = options.background ?? (engine.backgroundAvailable ? 'realesrgan' : 'lanczos');
   const background = backgroundKind === 'realesrgan' ? await networkBackground(engine, photo, upscale, options)
     : await upscaledBackground(photo, upscale);
-  // A canvas pixel's centre, in the photo's pixels; then into the crop.
-  const canvasToPhoto: Affine = [1 / upscale, 0, 0.5 / upscale - 0.5, 0, 1 / upscale, 0.5 / upscale - 0.5];
-  const canvasToFace = photoToCrop.map((map) => compose(map, canvasToPhoto));
+  // A canvas pixel in the photo's pixels; then into the crop.
+  const canvasToFace = photoToCrop.map((map) => compose(map, outputToPhoto(upscale, quirks)));
+  const pasteKind = options.paste ?? (engine.parserAvailable ? 'parse' : 'square');
   let pasted: Tensor;
   {
     using canvas = Tensor.fromFloat32(planes(background, width * height), [1, 3, height, width]);
     const faceTensors = restored.map((rgb) => Tensor.fromFloat32(rgb, [1, 3, CROP_SIZE, CROP_SIZE]));
+    let masks: Tensor[] | undefined;
     try {
-      pasted = await engine.pasteFaces(canvas, faceTensors, canvasToFace, upscale);
+      if (pasteKind === 'parse' && faceTensors.length > 0) masks = await engine.pasteMasks(faceTensors);
+      pasted = await engine.pasteFaces(canvas, faceTensors, canvasToFace, upscale, masks);
     } finally {
-      for (const t of faceTensors) t.dispose();
+      for (const t of [...faceTensors, ...(masks ?? [])]) t.dispose();
     }
   }
   const format = options.format ?? defaultOutputFormat(photo.format);
@@ -258,7 +284,7 @@ export async function restorePhoto(engine: PhotoEngine, input: ImageInput,
     image,
     faces: faces.map((face, i) => ({ box: face.box, score: face.score, points: face.points, toCrop: photoToCrop[i] as Affine,
       restored: faceImages[i] as Buffer })),
-    info: { input: photo.name, width, height, format, inputFormat: photo.format, upscale, detector: detectorKind, paste: 'square',
-      background: backgroundKind },
+    info: { input: photo.name, width, height, format, inputFormat: photo.format, upscale, detector: detectorKind, paste: pasteKind,
+      background: backgroundKind, publishedQuirks: quirks },
   };
 }
