@@ -18,7 +18,7 @@ import * as is from './validate';
 
 /** The published 512 x 512 alignment template: eyes, nose tip, mouth corners. */
 export const FACE_TEMPLATE: readonly [number, number][] = [
-  [192.98138, 239.94708], [318.90277, 240.1936], [256.63416, 314.01935], [201.26117, 371.41043], [313.09905, 371.15118],
+  [192.98138, 239.94708], [318.90277, 240.1936], [256.63416, 314.01935], [201.26117, 371.41043], [313.08905, 371.15118],
 ];
 export const CROP_SIZE = 512;
 /** What the crop shows beyond the photo's edge, as the published tool fills it. */
