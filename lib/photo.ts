@@ -5,7 +5,7 @@
 import sharp from 'sharp';
 
 import { DifFaceError } from './errors';
-import { FoundFace, findFaces } from './faces';
+import { FoundFace, findFaces, lmedsSimilarity } from './faces';
 import {
   DEFAULT_MAX_PIXELS, DecodedImage, ImageInput, OutputFormat, checkEncodeOptions, defaultOutputFormat, encodeImage, probeImage,
   undecodable,
@@ -47,6 +47,19 @@ export function similarity(from: readonly [number, number][], to: readonly [numb
   const a = dot / norm;
   const b = cross / norm;
   return [a, -b, tx - (a * fx - b * fy), b, a, ty - (b * fx + a * fy)];
+}
+
+export type AlignmentKind = 'lmeds' | 'least-squares';
+
+/**
+ * A face's alignment onto the template: OpenCV's LMEDS fit as published where the whole-photo
+ * module has it, else (or when LMEDS finds none) the least-squares similarity, which agrees
+ * with LMEDS on ordinary faces.
+ */
+export function alignFace(points: readonly [number, number][]): { map: Affine; kind: AlignmentKind } {
+  const lmeds = lmedsSimilarity(points, FACE_TEMPLATE);
+  if (lmeds !== undefined) return { map: lmeds as Affine, kind: 'lmeds' };
+  return { map: similarity(points, FACE_TEMPLATE), kind: 'least-squares' };
 }
 
 export function invert([a, b, c, d, e, f]: Affine): Affine {
@@ -109,8 +122,10 @@ export interface PhotoFace {
   score: number;
   /** Eye centres, nose tip, mouth corners, in the input's pixels. */
   points: [number, number][];
-  /** The alignment: input pixels to the 512 x 512 crop's pixels (a least-squares similarity). */
+  /** The alignment: input pixels to the 512 x 512 crop's pixels (a similarity; see `alignment`). */
   toCrop: Affine;
+  /** How the alignment was fitted: OpenCV's LMEDS, as published, or least squares where OpenCV is not built in. */
+  alignment: AlignmentKind;
   /** The restored aligned face, 512 x 512, as a PNG. */
   restored: Buffer;
 }
@@ -235,11 +250,14 @@ export async function restorePhoto(engine: PhotoEngine, input: ImageInput,
   const crops: DecodedImage[] = [];
   let faces: FoundFace[];
   let photoToCrop: Affine[];
+  let alignments: AlignmentKind[];
   {
     using source = Tensor.fromFloat32(planes(photo.rgb, photo.width * photo.height), [1, 3, photo.height, photo.width]);
     const found = detectorKind === 'retinaface' ? await engine.detectFaces(source) : await findFaces(photo.rgb, photo.width, photo.height);
     faces = pickFaces(found, photo.width, photo.height, options);
-    photoToCrop = faces.map((face) => similarity(face.points, FACE_TEMPLATE));
+    const aligned = faces.map((face) => alignFace(face.points));
+    photoToCrop = aligned.map((a) => a.map);
+    alignments = aligned.map((a) => a.kind);
     for (const [i, map] of photoToCrop.map(invert).entries()) {
       using crop = await engine.warpAffine(source, map, [CROP_SIZE, CROP_SIZE], BORDER);
       crops.push({ name: `${photo.name}#${i}`, width: CROP_SIZE, height: CROP_SIZE, rgb: await crop.toFloat32(), grey: false, depth: 8, format: 'png' });
@@ -283,6 +301,7 @@ export async function restorePhoto(engine: PhotoEngine, input: ImageInput,
   return {
     image,
     faces: faces.map((face, i) => ({ box: face.box, score: face.score, points: face.points, toCrop: photoToCrop[i] as Affine,
+      alignment: alignments[i] as AlignmentKind,
       restored: faceImages[i] as Buffer })),
     info: { input: photo.name, width, height, format, inputFormat: photo.format, upscale, detector: detectorKind, paste: pasteKind,
       background: backgroundKind, publishedQuirks: quirks },
