@@ -21,8 +21,8 @@ export const FACE_TEMPLATE: readonly [number, number][] = [
   [192.98138, 239.94708], [318.90277, 240.1936], [256.63416, 314.01935], [201.26117, 371.41043], [313.08905, 371.15118],
 ];
 export const CROP_SIZE = 512;
-/** What the crop shows beyond the photo's edge, as the published tool fills it. */
-const BORDER = [135 / 255, 133 / 255, 132 / 255];
+/** What the crop shows beyond the photo's edge, as the published tool fills it: (135, 133, 132) given to OpenCV in BGR order. */
+const BORDER = [132 / 255, 133 / 255, 135 / 255];
 
 /** A map of pixel coordinates: x' = a x + b y + c, y' = d x + e y + f (pixel centres at integers, as OpenCV). */
 export type Affine = [number, number, number, number, number, number];
@@ -103,10 +103,11 @@ export interface PhotoOptions {
    */
   paste?: is.PasteKind;
   /**
-   * Reproduce two quirks of the published helper (default false): a photo whose short side
-   * is under 512 is enlarged to 512 first (so the output is `upscale` times that, and boxes
-   * and points are in the enlarged photo's pixels), and faces are pasted back half an output
-   * pixel right of and below where they belong.
+   * Reproduce the published tool's quirks (default false): the photo is read as OpenCV reads
+   * it (its colour profile ignored, its alpha dropped rather than flattened onto white); a
+   * photo whose short side is under 512 is enlarged to 512 first (so the output is `upscale`
+   * times that, and boxes and points are in the enlarged photo's pixels); and faces are
+   * pasted back half an output pixel right of and below where they belong.
    */
   publishedQuirks?: boolean;
   /** Progress of the Real-ESRGAN background, tile by tile. */
@@ -142,12 +143,17 @@ export interface RestoredPhoto {
   };
 }
 
-/** Decodes a photo to 8-bit sRGB, EXIF orientation applied and any alpha flattened onto white. */
-export async function readPhoto(input: ImageInput, maxPixels: number): Promise<{ name: string; rgb: Buffer; width: number; height: number; format: string }> {
+/**
+ * Decodes a photo to 8-bit sRGB, EXIF orientation applied and any alpha flattened onto white;
+ * or, `asPublished`, as the published tool's OpenCV reads it: the embedded colour profile
+ * ignored and the alpha dropped.
+ */
+export async function readPhoto(input: ImageInput, maxPixels: number, asPublished = false): Promise<{ name: string; rgb: Buffer; width: number; height: number; format: string }> {
   const { name, bytes, format } = await probeImage(input, maxPixels);
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' }).rotate()
-      .flatten({ background: '#ffffff' }).toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const decoder = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error', ignoreIcc: asPublished }).rotate();
+    const { data, info } = await (asPublished ? decoder : decoder.flatten({ background: '#ffffff' }))
+      .toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
     return { name, rgb: data, width: info.width, height: info.height, format };
   } catch (error) {
     throw undecodable(name, error);
@@ -244,7 +250,7 @@ export async function restorePhoto(engine: PhotoEngine, input: ImageInput,
   checkPhotoOptions(options);
   const upscale = options.upscale ?? 2;
   const quirks = options.publishedQuirks === true;
-  const read = await readPhoto(input, options.maxPixels ?? DEFAULT_MAX_PIXELS);
+  const read = await readPhoto(input, options.maxPixels ?? DEFAULT_MAX_PIXELS, quirks);
   const photo = quirks ? { ...read, ...enlargeSmallPhoto(read) } : read;
   const detectorKind = options.detector ?? (engine.detectorAvailable ? 'retinaface' : 'dlib');
   const crops: DecodedImage[] = [];
