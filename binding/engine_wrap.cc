@@ -126,6 +126,8 @@ void EngineWrap::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod("loadPhotoNetwork", &EngineWrap::LoadPhotoNetwork),
                                         InstanceMethod("detectFaces", &EngineWrap::DetectFaces),
                                         InstanceMethod("decodeDetections", &EngineWrap::DecodeDetections),
+                                        InstanceMethod("parseFaces", &EngineWrap::ParseFaces),
+                                        InstanceMethod("faceMasks", &EngineWrap::FaceMasks),
                                         InstanceMethod("upscaleBackground", &EngineWrap::UpscaleBackground),
                                         InstanceMethod("cudaGraphs", &EngineWrap::CudaGraphs),
                                         InstanceMethod("compiled", &EngineWrap::Compiled),
@@ -379,8 +381,14 @@ Napi::Value EngineWrap::PasteFaces(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < faceList.Length(); ++i) faces.push_back(TensorWrap::TensorOf(faceList.Get(i), "face"));
   for (uint32_t i = 0; i < mapList.Length(); ++i) maps.push_back(affineArg(mapList.Get(i), "canvasToFace"));
   const double scale = numberArg(info[3], "scale");
-  return startTensor(Job::pinning(info, {0, 1}), state_->worker, [&engine, canvas, faces, maps, scale] {
-    return engine.pasteFaces(canvas, faces, maps, scale);
+  std::vector<torch::Tensor> masks;
+  if (!info[4].IsUndefined()) {
+    if (!info[4].IsArray()) throwJs(info.Env(), difface::codes::kInvalidArgument, "parseMasks must be an array");
+    Napi::Array maskList = info[4].As<Napi::Array>();
+    for (uint32_t i = 0; i < maskList.Length(); ++i) masks.push_back(TensorWrap::TensorOf(maskList.Get(i), "parse mask"));
+  }
+  return startTensor(Job::pinning(info, {0, 1, 4}), state_->worker, [&engine, canvas, faces, maps, scale, masks] {
+    return engine.pasteFaces(canvas, faces, maps, scale, masks);
   });
 }
 
@@ -406,6 +414,20 @@ Napi::Value EngineWrap::DetectFaces(const Napi::CallbackInfo& info) {
   return startTensor(Job::pinning(info, {0}), state_->worker, [&engine, image] {
     return engine.detectFaces(image, difface::DetectionSettings{});
   });
+}
+
+// parseFaces(faces) -> Promise<Tensor [N, 19, 512, 512]>
+Napi::Value EngineWrap::ParseFaces(const Napi::CallbackInfo& info) {
+  difface::Engine& engine = engineFor(info.Env());
+  torch::Tensor faces = TensorWrap::TensorOf(info[0], "faces");
+  return startTensor(Job::pinning(info, {0}), state_->worker, [&engine, faces] { return engine.parseFaces(faces); });
+}
+
+// faceMasks(scores) -> Promise<Tensor [N, 1, H, W]>
+Napi::Value EngineWrap::FaceMasks(const Napi::CallbackInfo& info) {
+  engineFor(info.Env());
+  torch::Tensor scores = TensorWrap::TensorOf(info[0], "scores");
+  return startTensor(Job::pinning(info, {0}), state_->worker, [scores] { return difface::faceMasks(scores).to(torch::kFloat); });
 }
 
 // decodeDetections(loc, conf, landmarks, height, width, scale) -> Promise<Tensor [N, 15]>

@@ -38,6 +38,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value WarpAffine(const Napi::CallbackInfo& info);
   Napi::Value PasteFaces(const Napi::CallbackInfo& info);
   Napi::Value LoadPhotoNetwork(const Napi::CallbackInfo& info);
+  Napi::Value ParseFaces(const Napi::CallbackInfo& info);
+  Napi::Value FaceMasks(const Napi::CallbackInfo& info);
   Napi::Value DetectFaces(const Napi::CallbackInfo& info);
   Napi::Value DecodeDetections(const Napi::CallbackInfo& info);
   Napi::Value UpscaleBackground(const Napi::CallbackInfo& info);

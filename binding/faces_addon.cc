@@ -1,12 +1,19 @@
 // The whole-photo module, separate from the engine so that the engine never needs dlib:
-// finds faces and their landmarks. Built only where dlib is installed.
+// finds faces and their landmarks, and, where OpenCV is installed, aligns them with the
+// published LMEDS fit. Built only where dlib is installed.
 #include <napi.h>
 
+#include <array>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "../cpp/errors.h"
 #include "../cpp/faces.h"
+#ifdef DIFFACE_OPENCV
+#include "../cpp/alignment.h"
+#endif
 
 namespace {
 
@@ -108,10 +115,48 @@ class DetectorWrap : public Napi::ObjectWrap<DetectorWrap> {
   std::shared_ptr<difface::FaceDetector> detector_;
 };
 
+#ifdef DIFFACE_OPENCV
+std::vector<std::array<double, 2>> pointsArg(const Napi::Value& value, const char* name) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    throw Napi::TypeError::New(value.Env(), std::string(name) + " must be a Float64Array of x, y pairs");
+  }
+  Napi::Float64Array flat = value.As<Napi::Float64Array>();
+  if (flat.ElementLength() < 4 || flat.ElementLength() % 2 != 0) {
+    throw Napi::RangeError::New(value.Env(), std::string(name) + " must hold at least two x, y pairs");
+  }
+  std::vector<std::array<double, 2>> points(flat.ElementLength() / 2);
+  for (size_t i = 0; i < points.size(); ++i) points[i] = {flat[2 * i], flat[2 * i + 1]};
+  return points;
+}
+
+// estimateSimilarity(from: Float64Array, to: Float64Array) -> Float64Array(6) | null
+Napi::Value EstimateSimilarity(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto from = pointsArg(info[0], "from");
+  const auto to = pointsArg(info[1], "to");
+  if (from.size() != to.size()) throw Napi::RangeError::New(env, "from and to must hold as many points");
+  std::optional<std::array<double, 6>> fit;
+  try {
+    fit = difface::estimateSimilarityLmeds(from, to);
+  } catch (const std::exception& e) {
+    Napi::Error error = Napi::Error::New(env, std::string("the alignment failed: ") + e.what());
+    error.Set("code", Napi::String::New(env, difface::codes::kDetect));
+    throw error;
+  }
+  if (!fit) return env.Null();
+  Napi::Float64Array out = Napi::Float64Array::New(env, 6);
+  for (size_t i = 0; i < 6; ++i) out[i] = (*fit)[i];
+  return out;
+}
+#endif
+
 }  // namespace
 
 static Napi::Object InitFaces(Napi::Env env, Napi::Object exports) {
   exports.Set("FaceDetector", DetectorWrap::Define(env));
+#ifdef DIFFACE_OPENCV
+  exports.Set("estimateSimilarity", Napi::Function::New(env, EstimateSimilarity, "estimateSimilarity"));
+#endif
   return exports;
 }
 

@@ -401,22 +401,30 @@ torch::Tensor Engine::warpAffine(const torch::Tensor& image, const Affine& outTo
 }
 
 torch::Tensor Engine::pasteFaces(const torch::Tensor& canvas, const std::vector<torch::Tensor>& faces,
-                                 const std::vector<Affine>& canvasToFace, double scale) {
+                                 const std::vector<Affine>& canvasToFace, double scale, const std::vector<torch::Tensor>& parseMasks) {
   Scope scope(*this);
   std::vector<torch::Tensor> onDev;
   for (const torch::Tensor& face : faces) onDev.push_back(onDevice(face, "face", 3));
-  torch::Tensor out = difface::pasteFaces(onDevice(canvas, "canvas", 3), onDev, canvasToFace, scale);
+  std::vector<torch::Tensor> masksOnDev;
+  for (const torch::Tensor& mask : parseMasks) masksOnDev.push_back(onDevice(mask, "parse mask", 1));
+  torch::Tensor out = difface::pasteFaces(onDevice(canvas, "canvas", 3), onDev, canvasToFace, scale, masksOnDev);
   scope.finish();
   return out;
 }
 
 void Engine::loadPhotoNetwork(const std::string& role, const std::string& architecture, const WeightsSource& weights) {
-  if (role != "background" && role != "detector") {
-    throw Error(codes::kInvalidArgument, "the photo networks are 'background' and 'detector', not '" + role + "'");
+  if (role != "background" && role != "detector" && role != "parser") {
+    throw Error(codes::kInvalidArgument, "the photo networks are 'background', 'detector' and 'parser', not '" + role + "'");
   }
   Scope scope(*this);
   if (weights.checkpoint.empty()) throw Error(codes::kInvalidArgument, "the " + role + " network needs its checkpoint");
   auto network = std::make_unique<torch::jit::Module>(loadFilled(architecture, weights, device_, role));
+  if (role == "parser") {
+    // The published tool parses in float32 whatever the rest runs in.
+    scope.finish();
+    parser_ = std::move(network);
+    return;
+  }
   // As the published .half(): every floating tensor of the network in the engine's dtype.
   for (const auto& param : network->named_parameters()) {
     torch::Tensor tensor = param.value;
@@ -431,7 +439,8 @@ void Engine::loadPhotoNetwork(const std::string& role, const std::string& archit
 }
 
 bool Engine::hasPhotoNetwork(const std::string& role) const {
-  return role == "background" ? background_ != nullptr : role == "detector" && detector_ != nullptr;
+  if (role == "background") return background_ != nullptr;
+  return role == "detector" ? detector_ != nullptr : role == "parser" && parser_ != nullptr;
 }
 
 torch::Tensor Engine::upscaleBackground(const torch::Tensor& image, const TileSettings& settings, const TileProgressFn& onTile,
@@ -447,6 +456,14 @@ torch::Tensor Engine::detectFaces(const torch::Tensor& image, const DetectionSet
   Scope scope(*this);
   if (!detector_) throw Error(codes::kModelDir, "no face detector network is loaded; load it first");
   torch::Tensor out = difface::detectFaces(*detector_, onDevice(image, "image", 3), dtype_, settings);
+  scope.finish();
+  return out;
+}
+
+torch::Tensor Engine::parseFaces(const torch::Tensor& faces) {
+  Scope scope(*this);
+  if (!parser_) throw Error(codes::kModelDir, "no face parser network is loaded; load it first");
+  torch::Tensor out = difface::parseFaces(*parser_, onDevice(faces, "faces", 3));
   scope.finish();
   return out;
 }

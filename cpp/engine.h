@@ -15,6 +15,7 @@
 #include "background.h"
 #include "cuda_graphs.h"
 #include "networks.h"
+#include "face_parsing.h"
 #include "photo.h"
 #include "retinaface.h"
 #include "sampler.h"
@@ -126,11 +127,12 @@ class Engine {
   torch::Tensor warpAffine(const torch::Tensor& image, const Affine& outToImage, int64_t height, int64_t width,
                            const std::vector<double>& border);
   torch::Tensor pasteFaces(const torch::Tensor& canvas, const std::vector<torch::Tensor>& faces,
-                           const std::vector<Affine>& canvasToFace, double scale);
+                           const std::vector<Affine>& canvasToFace, double scale, const std::vector<torch::Tensor>& parseMasks);
 
-  // The whole-photo networks: "background" (Real-ESRGAN's RRDBNet x2) and "detector"
-  // (RetinaFace), each a weight-less architecture filled from its checkpoint, on the engine's
-  // device and in its dtype. A second call for a role replaces that network.
+  // The whole-photo networks: "background" (Real-ESRGAN's RRDBNet x2), "detector"
+  // (RetinaFace) and "parser" (ParseNet), each a weight-less architecture filled from its
+  // checkpoint, on the engine's device and in its dtype (the parser in float32, as
+  // published). A second call for a role replaces that network.
   void loadPhotoNetwork(const std::string& role, const std::string& architecture, const WeightsSource& weights);
   bool hasPhotoNetwork(const std::string& role) const;
   // A photo [1, 3, H, W] in [0, 1] upscaled twice by that network, tile by tile (background.h).
@@ -138,6 +140,8 @@ class Engine {
                                   const TileCancelFn& cancelled);
   // Faces found by the detector in a photo [1, 3, H, W] in [0, 1] (retinaface.h): [N, 15].
   torch::Tensor detectFaces(const torch::Tensor& image, const DetectionSettings& settings);
+  // The parser's label scores of faces [N, 3, H, W] in [0, 1] (face_parsing.h): [N, 19, 512, 512].
+  torch::Tensor parseFaces(const torch::Tensor& faces);
 
   // Whether the UNet is being replayed as CUDA graphs.
   GraphedForward::Report cudaGraphs() const { return graphedUNet_->report(); }
@@ -179,6 +183,7 @@ class Engine {
   std::unique_ptr<GraphedForward> graphedUNet_;
   std::unique_ptr<torch::jit::Module> background_;
   std::unique_ptr<torch::jit::Module> detector_;
+  std::unique_ptr<torch::jit::Module> parser_;
   c10::Stream stream_;  // all of this engine's device work, in order
 };
 

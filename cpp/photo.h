@@ -18,11 +18,15 @@ using Affine = std::array<double, 6>;
 torch::Tensor warpAffine(const torch::Tensor& image, const Affine& outToImage, int64_t height, int64_t width,
                          const std::vector<double>& border);
 
-// Each face [1, 3, S, S] goes back into the canvas [1, 3, H, W] through canvasToFace, under
-// a mask that covers the face's square, eroded and blurred in proportion to the face's size
-// (so no seam shows); outside the masks the canvas is untouched. `scale` is the canvas's
-// scale to the photo the faces were cut from.
+// Each face [1, 3, S, S] goes back into the canvas [1, 3, H, W] through canvasToFace, one
+// after another, as the published helper pastes: the face and the canvas as 8-bit levels,
+// the face warped back to 8-bit; a mask that covers the face's square, eroded and blurred in
+// proportion to the face's size (so no seam shows), lowered to the face's parse mask
+// ([1, 1, P, P] in the face's frame scaled to P, face_parsing.h) where one is given; the
+// blend in float64, truncated to levels at the end. Outside the masks the canvas is
+// untouched. `scale` is the canvas's scale to the photo the faces were cut from.
 torch::Tensor pasteFaces(const torch::Tensor& canvas, const std::vector<torch::Tensor>& faces,
-                         const std::vector<Affine>& canvasToFace, double scale);
+                         const std::vector<Affine>& canvasToFace, double scale,
+                         const std::vector<torch::Tensor>& parseMasks = {});
 
 }  // namespace difface

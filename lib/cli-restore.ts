@@ -32,6 +32,8 @@ interface RestoreArgs extends ImageCommandArgs {
   drawBox: boolean;
   background?: is.BackgroundKind;
   detector?: is.DetectorKind;
+  paste?: is.PasteKind;
+  publishedQuirks: boolean;
   dtype: is.DType;
 }
 
@@ -57,10 +59,12 @@ export function parseRestoreArgs(argv: string[]): RestoreArgs {
       'draw-box': { type: 'boolean', default: false },
       background: { type: 'string' },
       detector: { type: 'string' },
+      paste: { type: 'string' },
+      'published-quirks': { type: 'boolean', default: false },
     },
   });
   if (values.aligned) {
-    for (const flag of ['upscale', 'only-center-face', 'min-face', 'draw-box', 'background', 'detector'] as const) {
+    for (const flag of ['upscale', 'only-center-face', 'min-face', 'draw-box', 'background', 'detector', 'paste', 'published-quirks'] as const) {
       if (values[flag] !== undefined && values[flag] !== false) throw new UsageError(`--${flag} is for whole photos; leave out --aligned`);
     }
   } else if (values.compare) {
@@ -75,6 +79,8 @@ export function parseRestoreArgs(argv: string[]): RestoreArgs {
     drawBox: values['draw-box'],
     ...(values.background !== undefined ? { background: textFlag(values.background, 'background', is.background) } : {}),
     ...(values.detector !== undefined ? { detector: textFlag(values.detector, 'detector', is.detector) } : {}),
+    ...(values.paste !== undefined ? { paste: textFlag(values.paste, 'paste', is.paste) } : {}),
+    publishedQuirks: values['published-quirks'],
     dtype: textFlag(values.dtype, 'dtype', is.dtype),
   };
 }
@@ -142,6 +148,8 @@ function photoUnit(file: string): Unit {
         upscale: args.upscale, onlyCenterFace: args.onlyCenterFace, minFace: args.minFace, drawBox: args.drawBox,
         ...(args.background !== undefined ? { background: args.background } : {}),
         ...(args.detector !== undefined ? { detector: args.detector } : {}),
+        ...(args.paste !== undefined ? { paste: args.paste } : {}),
+        publishedQuirks: args.publishedQuirks,
         quality: args.quality, maxPixels: args.maxPixels, seed, signal, onStep, ...sampling(args),
         ...(args.format !== undefined ? { format: args.format } : {}),
       });
@@ -195,14 +203,18 @@ async function unitsOf(files: string[], args: RestoreArgs, engine: DifFace, outc
 function photoPathLine(engine: DifFace, args: RestoreArgs): string {
   const detector = args.detector ?? (engine.detectorAvailable ? 'retinaface' : 'dlib');
   const background = args.background ?? (engine.backgroundAvailable ? 'realesrgan' : 'lanczos');
-  const line = `whole photos: ${detector === 'retinaface' ? 'RetinaFace' : 'dlib'} faces, square mask, ` +
-    `${background === 'realesrgan' ? 'Real-ESRGAN' : 'Lanczos'} background`;
+  const paste = args.paste ?? (engine.parserAvailable ? 'parse' : 'square');
+  const line = `whole photos: ${detector === 'retinaface' ? 'RetinaFace' : 'dlib'} faces, ` +
+    `${paste === 'parse' ? 'face-parsing' : 'square'} mask, ${background === 'realesrgan' ? 'Real-ESRGAN' : 'Lanczos'} background` +
+    (args.publishedQuirks ? ', the published quirks' : '');
   const missing = [
     ...(detector === 'dlib' && !engine.detectorAvailable ? [PHOTO_NETWORKS.detector.checkpoint] : []),
+    ...(paste === 'square' && !engine.parserAvailable ? [PHOTO_NETWORKS.parser.checkpoint] : []),
     ...(background === 'lanczos' && !engine.backgroundAvailable ? [PHOTO_NETWORKS.background.checkpoint] : []),
   ];
   if (missing.length === 0) return line;
-  return `${line} (${missing.join(' and ')} not in ${engine.modelDir}; \`difface models fetch --only photos --dir ${engine.modelDir}\` gets ${missing.length === 1 ? 'it' : 'them'})`;
+  const named = missing.length < 3 ? missing.join(' and ') : `${missing.slice(0, -1).join(', ')} and ${missing[missing.length - 1]}`;
+  return `${line} (${named} not in ${engine.modelDir}; \`difface models fetch --only photos --dir ${engine.modelDir}\` gets ${missing.length === 1 ? 'it' : 'them'})`;
 }
 
 export async function restoreCommand(argv: string[]): Promise<number> {

@@ -56,6 +56,12 @@ const USAGE = `Usage:
                          when its weights are in the model directory, else lanczos
       --detector D       whole photos: retinaface (as published; needs detection_Resnet50_Final.pth)
                          or dlib; default retinaface when its weights are there, else dlib
+      --paste P          whole photos: parse (as published, a face-parsing mask; needs
+                         parsing_parsenet.pth) or square; default parse when its weights are
+                         there, else square
+      --published-quirks whole photos: as the published tool does, ignore the colour profile and
+                         drop the alpha, enlarge photos whose short side is under 512 to 512
+                         first, and paste faces half an output pixel off
       --json             print one JSON summary on stdout (with each photo's faces and boxes)
       Exit code 0 when every input was restored, 1 when some failed, 2 for a usage error.
   difface inpaint <files or folders...> -o OUT [--mask M.png | --masks DIR] [options]

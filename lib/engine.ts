@@ -22,6 +22,7 @@ import { UpscaleBackgroundOptions, upscaleBackground } from './background';
 import type { FoundFace } from './faces';
 import { PhotoNetworks } from './photo-networks';
 import * as retinaface from './retinaface';
+import * as faceParsing from './face-parsing';
 import { PhotoOptions, RestoredPhoto, restorePhoto } from './photo';
 import { BatchQueue, EngineStats } from './queue';
 import { Restoration, RestoreFacesOptions, RestoreOptions, RestoredFace, restore, restoreFaces } from './restore';
@@ -226,16 +227,50 @@ export class DifFace {
   }
 
   /**
-   * Pastes faces [1, 3, S, S] into a canvas [1, 3, H, W]: each through its map (canvas pixel
-   * -> face pixel), under a mask that covers the face's square, eroded and blurred in
-   * proportion to the face's size. `scale` is the canvas's scale to the photo the faces came from.
+   * Pastes faces [1, 3, S, S] into a canvas [1, 3, H, W], one after another as the published
+   * helper does: each through its map (canvas pixel -> face pixel), under a mask that covers
+   * the face's square, eroded and blurred in proportion to the face's size, and lowered to
+   * the face's parse mask ([1, 1, S, S], from faceMasks) where `parseMasks` gives one per
+   * face; blended in float64 on 8-bit levels and truncated to levels. `scale` is the canvas's
+   * scale to the photo the faces came from.
    */
   pasteFaces(canvas: Tensor, faces: readonly Tensor[], canvasToFace: readonly (readonly number[])[],
-    scale: number): Promise<Tensor<'float32'>> {
+    scale: number, parseMasks?: readonly Tensor[]): Promise<Tensor<'float32'>> {
     const engine = this.#core.live();
     const target = this.#core.faces(canvas, 'canvas');
     if (faces.length !== canvasToFace.length) throw invalidParameterError('canvasToFace', `one map per face (${faces.length})`, canvasToFace);
-    return this.#core.run(() => engine.pasteFaces(target, faces.map((f) => Tensor.native(f, 'face')), [...canvasToFace], scale));
+    if (parseMasks !== undefined && parseMasks.length !== faces.length) {
+      throw invalidParameterError('parseMasks', `one mask per face (${faces.length})`, parseMasks);
+    }
+    const masks = parseMasks?.map((m) => this.#core.faces(m, 'parse mask', 1));
+    return this.#core.run(() => engine.pasteFaces(target, faces.map((f) => Tensor.native(f, 'face')), [...canvasToFace], scale, masks));
+  }
+
+  /** Whether parsing_parsenet.pth is in the model directory, so whole photos get the published face-parsing paste mask. */
+  get parserAvailable(): boolean {
+    return this.#photoNetworks.available('parser');
+  }
+
+  /**
+   * ParseNet's scores of its 19 labels for faces [N, 3, H, W] in [0, 1] (read as 8-bit, resized
+   * to 512 when they are not): [N, 19, 512, 512], in float32 as published. The network is
+   * loaded at the first call.
+   */
+  parseFaces(faces: Tensor): Promise<Tensor<'float32'>> {
+    this.#core.live();
+    return faceParsing.parseFaces(this.#photoNetworks, faces);
+  }
+
+  /** Label scores [N, 19, S, S] as the published paste masks [N, 1, S, S]; see face-parsing.ts. */
+  faceMasks(scores: Tensor): Promise<Tensor<'float32'>> {
+    this.#core.live();
+    return faceParsing.faceMasks(this.#photoNetworks, scores);
+  }
+
+  /** Each face [1, 3, 512, 512] parsed and made into its paste mask, as restorePhoto does. */
+  pasteMasks(faces: readonly Tensor[]): Promise<Tensor<'float32'>[]> {
+    this.#core.live();
+    return faceParsing.pasteMasks(this.#photoNetworks, faces);
   }
 
   /** Whether RealESRGAN_x2plus.pth is in the model directory, so whole photos get the published Real-ESRGAN background. */

@@ -11,7 +11,7 @@ import { packageRoot } from './native';
 /** Debian's libdlib-data installs the 68-point landmark model here; DIFFACE_LANDMARKS overrides it. */
 export const DEFAULT_LANDMARK_MODEL = '/usr/share/dlib/shape_predictor_68_face_landmarks.dat';
 
-export const INSTALL_DLIB = 'apt-get install libdlib-dev libdlib-data libblas-dev liblapack-dev, then ' +
+export const INSTALL_DLIB = 'apt-get install libdlib-dev libdlib-data libblas-dev liblapack-dev libopencv-calib3d-dev, then ' +
   '`npm rebuild difface --build-from-source`';
 
 interface RawFace {
@@ -26,6 +26,8 @@ interface Detector {
 
 interface FacesModule {
   FaceDetector: new (landmarkModel: string) => Detector;
+  /** Present where the module was built with OpenCV: its LMEDS similarity, or null when it finds none. */
+  estimateSimilarity?: (from: Float64Array, to: Float64Array) => Float64Array | null;
 }
 
 /** A face found in a photo, in the photo's pixels. */
@@ -55,7 +57,7 @@ function loadModule(): FacesModule {
     const missing = /(lib\S+\.so[\w.]*): cannot open shared object file/.exec((error as Error).message)?.[1];
     // A prebuilt module only lacks dlib's runtime; a rebuild is needed only when the library itself is another version.
     const fix = missing !== undefined && present.includes(`${path.sep}prebuilds${path.sep}`)
-      ? 'apt-get install libdlib19.1 libblas3 liblapack3 libdlib-data' : INSTALL_DLIB;
+      ? 'apt-get install libdlib19.1 libblas3 liblapack3 libdlib-data libopencv-calib3d406' : INSTALL_DLIB;
     throw new DifFaceError('EDETECT', `the face-finding module cannot load${missing ? ` (${missing} is not installed)` : ''}: ${fix}`,
       { cause: error });
   }
@@ -75,6 +77,32 @@ function getDetector(): Detector {
     }
   }
   return detector;
+}
+
+let alignmentModule: FacesModule | null | undefined;
+
+/**
+ * The published alignment, OpenCV's estimateAffinePartial2D with LMEDS, taking `from` onto
+ * `to` as [a, b, c, d, e, f]; undefined where the whole-photo module was built without OpenCV
+ * (or cannot load), or when OpenCV finds no fit.
+ */
+export function lmedsSimilarity(from: readonly [number, number][], to: readonly [number, number][]): number[] | undefined {
+  if (alignmentModule === undefined) {
+    try {
+      alignmentModule = loadModule();
+    } catch {
+      alignmentModule = null;
+    }
+  }
+  const estimate = alignmentModule?.estimateSimilarity;
+  if (estimate === undefined) return undefined;
+  const fit = estimate(Float64Array.from(from.flat()), Float64Array.from(to.flat()));
+  return fit === null ? undefined : Array.from(fit);
+}
+
+/** Whether faces are aligned with OpenCV's LMEDS fit here, as published, rather than by least squares. */
+export function lmedsAvailable(): boolean {
+  return lmedsSimilarity([[0, 0], [1, 0], [0, 1]], [[0, 0], [1, 0], [0, 1]]) !== undefined;
 }
 
 /** Whether whole-photo mode can run here; when not, why. */

@@ -36,8 +36,9 @@ export type { FetchedFile, FetchOptions, FetchProgress, FetchResult } from './fe
 export { publishedArchitectureDir } from './architecture';
 export { versions } from './versions';
 export { startServer } from './serve';
-export { faceFindingAvailable } from './faces';
-export type { Affine, PhotoFace, PhotoOptions, RestoredPhoto } from './photo';
+export { faceFindingAvailable, lmedsAvailable } from './faces';
+export type { Affine, AlignmentKind, PhotoFace, PhotoOptions, RestoredPhoto } from './photo';
+export { alignFace, similarity as leastSquaresSimilarity, FACE_TEMPLATE } from './photo';
 export type { RunningServer, ServeOptions } from './serve';
 export type { Versions } from './versions';
 export { RestoreQueue, RestoreJob } from './restore-queue';

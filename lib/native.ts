@@ -49,7 +49,10 @@ export interface NativeEngine {
     onStep: (done: number, total: number, timestep: number, request: number) => void): Promise<NativeRequestResult[]>;
   resize(x: NativeTensor, height: number, width: number): Promise<NativeTensor>;
   warpAffine(image: NativeTensor, outToImage: readonly number[], height: number, width: number, border: readonly number[]): Promise<NativeTensor>;
-  pasteFaces(canvas: NativeTensor, faces: NativeTensor[], canvasToFace: (readonly number[])[], scale: number): Promise<NativeTensor>;
+  pasteFaces(canvas: NativeTensor, faces: NativeTensor[], canvasToFace: (readonly number[])[], scale: number,
+    parseMasks?: NativeTensor[]): Promise<NativeTensor>;
+  parseFaces(faces: NativeTensor): Promise<NativeTensor>;
+  faceMasks(scores: NativeTensor): Promise<NativeTensor>;
   loadPhotoNetwork(role: string, architecture: string, weights: { checkpoint: string; unwrap: string[]; stripPrefix: string }): Promise<void>;
   detectFaces(image: NativeTensor): Promise<NativeTensor>;
   decodeDetections(loc: NativeTensor, conf: NativeTensor, landmarks: NativeTensor, height: number, width: number, scale: number): Promise<NativeTensor>;

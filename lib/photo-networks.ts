@@ -12,7 +12,7 @@ import { readManifest } from './manifest';
 import { NativeEngine, NativeTensor, packageRoot } from './native';
 import { Tensor } from './tensor';
 
-export type PhotoNetworkRole = 'background' | 'detector';
+export type PhotoNetworkRole = 'background' | 'detector' | 'parser';
 
 /** Each role's architecture file, its published checkpoint, and what it is called in messages. */
 export const PHOTO_NETWORKS: Record<PhotoNetworkRole, { architecture: string; checkpoint: string; what: string; fallback: string }> = {
@@ -20,6 +20,8 @@ export const PHOTO_NETWORKS: Record<PhotoNetworkRole, { architecture: string; ch
     fallback: "the Lanczos background (background: 'lanczos', --background lanczos)" },
   detector: { architecture: 'detector.pt', checkpoint: 'detection_Resnet50_Final.pth', what: 'the RetinaFace detector',
     fallback: "dlib's detector (detector: 'dlib', --detector dlib)" },
+  parser: { architecture: 'parser.pt', checkpoint: 'parsing_parsenet.pth', what: 'the ParseNet face-parsing mask',
+    fallback: "the square mask (paste: 'square', --paste square)" },
 };
 
 /** What the photo networks need of an engine's core. */

@@ -5,23 +5,24 @@
 import sharp from 'sharp';
 
 import { DifFaceError } from './errors';
-import { FoundFace, findFaces } from './faces';
+import { FoundFace, findFaces, lmedsSimilarity } from './faces';
 import {
   DEFAULT_MAX_PIXELS, DecodedImage, ImageInput, OutputFormat, checkEncodeOptions, defaultOutputFormat, encodeImage, probeImage,
   undecodable,
 } from './image';
 import { TileProgress, UpscaleBackgroundOptions } from './background';
+import { enlargeSmallPhoto, outputToPhoto } from './published-quirks';
 import { RestoreFacesOptions, RestoredFace } from './restore';
 import { Tensor } from './tensor';
 import * as is from './validate';
 
 /** The published 512 x 512 alignment template: eyes, nose tip, mouth corners. */
 export const FACE_TEMPLATE: readonly [number, number][] = [
-  [192.98138, 239.94708], [318.90277, 240.1936], [256.63416, 314.01935], [201.26117, 371.41043], [313.09905, 371.15118],
+  [192.98138, 239.94708], [318.90277, 240.1936], [256.63416, 314.01935], [201.26117, 371.41043], [313.08905, 371.15118],
 ];
 export const CROP_SIZE = 512;
-/** What the crop shows beyond the photo's edge, as the published tool fills it. */
-const BORDER = [135 / 255, 133 / 255, 132 / 255];
+/** What the crop shows beyond the photo's edge, as the published tool fills it: (135, 133, 132) given to OpenCV in BGR order. */
+const BORDER = [132 / 255, 133 / 255, 135 / 255];
 
 /** A map of pixel coordinates: x' = a x + b y + c, y' = d x + e y + f (pixel centres at integers, as OpenCV). */
 export type Affine = [number, number, number, number, number, number];
@@ -46,6 +47,19 @@ export function similarity(from: readonly [number, number][], to: readonly [numb
   const a = dot / norm;
   const b = cross / norm;
   return [a, -b, tx - (a * fx - b * fy), b, a, ty - (b * fx + a * fy)];
+}
+
+export type AlignmentKind = 'lmeds' | 'least-squares';
+
+/**
+ * A face's alignment onto the template: OpenCV's LMEDS fit as published where the whole-photo
+ * module has it, else (or when LMEDS finds none) the least-squares similarity, which agrees
+ * with LMEDS on ordinary faces.
+ */
+export function alignFace(points: readonly [number, number][]): { map: Affine; kind: AlignmentKind } {
+  const lmeds = lmedsSimilarity(points, FACE_TEMPLATE);
+  if (lmeds !== undefined) return { map: lmeds as Affine, kind: 'lmeds' };
+  return { map: similarity(points, FACE_TEMPLATE), kind: 'least-squares' };
 }
 
 export function invert([a, b, c, d, e, f]: Affine): Affine {
@@ -81,6 +95,21 @@ export interface PhotoOptions {
    * 'dlib'; `info.detector` says which ran.
    */
   detector?: is.DetectorKind;
+  /**
+   * The mask restored faces are pasted back under: 'parse' (as published: the face's
+   * ParseNet labels, blurred, within the feathered square; needs parsing_parsenet.pth in the
+   * model directory) or 'square' (the feathered square alone). Default: 'parse' when its
+   * weights are there, else 'square'; `info.paste` says which ran.
+   */
+  paste?: is.PasteKind;
+  /**
+   * Reproduce the published tool's quirks (default false): the photo is read as OpenCV reads
+   * it (its colour profile ignored, its alpha dropped rather than flattened onto white); a
+   * photo whose short side is under 512 is enlarged to 512 first (so the output is `upscale`
+   * times that, and boxes and points are in the enlarged photo's pixels); and faces are
+   * pasted back half an output pixel right of and below where they belong.
+   */
+  publishedQuirks?: boolean;
   /** Progress of the Real-ESRGAN background, tile by tile. */
   onTile?: (progress: TileProgress) => void;
   format?: OutputFormat;
@@ -94,8 +123,10 @@ export interface PhotoFace {
   score: number;
   /** Eye centres, nose tip, mouth corners, in the input's pixels. */
   points: [number, number][];
-  /** The alignment: input pixels to the 512 x 512 crop's pixels (a least-squares similarity). */
+  /** The alignment: input pixels to the 512 x 512 crop's pixels (a similarity; see `alignment`). */
   toCrop: Affine;
+  /** How the alignment was fitted: OpenCV's LMEDS, as published, or least squares where OpenCV is not built in. */
+  alignment: AlignmentKind;
   /** The restored aligned face, 512 x 512, as a PNG. */
   restored: Buffer;
 }
@@ -106,16 +137,23 @@ export interface RestoredPhoto {
   info: {
     input: string; width: number; height: number; format: OutputFormat; inputFormat: string; upscale: number;
     /** Which path ran: the face finder, the paste mask and the background. */
-    detector: is.DetectorKind; paste: 'square'; background: is.BackgroundKind;
+    detector: is.DetectorKind; paste: is.PasteKind; background: is.BackgroundKind;
+    /** Whether the published helper's quirks were reproduced (publishedQuirks). */
+    publishedQuirks: boolean;
   };
 }
 
-/** Decodes a photo to 8-bit sRGB, EXIF orientation applied and any alpha flattened onto white. */
-export async function readPhoto(input: ImageInput, maxPixels: number): Promise<{ name: string; rgb: Buffer; width: number; height: number; format: string }> {
+/**
+ * Decodes a photo to 8-bit sRGB, EXIF orientation applied and any alpha flattened onto white;
+ * or, `asPublished`, as the published tool's OpenCV reads it: the embedded colour profile
+ * ignored and the alpha dropped.
+ */
+export async function readPhoto(input: ImageInput, maxPixels: number, asPublished = false): Promise<{ name: string; rgb: Buffer; width: number; height: number; format: string }> {
   const { name, bytes, format } = await probeImage(input, maxPixels);
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' }).rotate()
-      .flatten({ background: '#ffffff' }).toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const decoder = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error', ignoreIcc: asPublished }).rotate();
+    const { data, info } = await (asPublished ? decoder : decoder.flatten({ background: '#ffffff' }))
+      .toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
     return { name, rgb: data, width: info.width, height: info.height, format };
   } catch (error) {
     throw undecodable(name, error);
@@ -150,6 +188,8 @@ export function checkPhotoOptions(options: PhotoOptions): void {
   is.minFace(options.minFace ?? 0);
   if (options.background !== undefined) is.background(options.background);
   if (options.detector !== undefined) is.detector(options.detector);
+  if (options.paste !== undefined) is.paste(options.paste);
+  if (options.publishedQuirks !== undefined) is.boolean(options.publishedQuirks, 'publishedQuirks');
   is.optionalFunction(options.onTile, 'onTile');
   checkEncodeOptions(options);
 }
@@ -157,10 +197,13 @@ export function checkPhotoOptions(options: PhotoOptions): void {
 /** What restorePhoto needs of an engine: its checked warping, pasting and restoring. */
 export interface PhotoEngine {
   warpAffine(image: Tensor, outToImage: readonly number[], size: readonly [number, number], border: readonly number[]): Promise<Tensor<'float32'>>;
-  pasteFaces(canvas: Tensor, faces: readonly Tensor[], canvasToFace: readonly (readonly number[])[], scale: number): Promise<Tensor<'float32'>>;
+  pasteFaces(canvas: Tensor, faces: readonly Tensor[], canvasToFace: readonly (readonly number[])[], scale: number,
+    parseMasks?: readonly Tensor[]): Promise<Tensor<'float32'>>;
   restoreDecoded(faces: readonly DecodedImage[], options: RestoreFacesOptions): Promise<RestoredFace[]>;
   readonly backgroundAvailable: boolean;
   readonly detectorAvailable: boolean;
+  readonly parserAvailable: boolean;
+  pasteMasks(faces: readonly Tensor[]): Promise<Tensor<'float32'>[]>;
   detectFaces(image: Tensor): Promise<FoundFace[]>;
   upscaleBackground(image: Tensor, options: UpscaleBackgroundOptions): Promise<Tensor<'float32'>>;
 }
@@ -206,16 +249,21 @@ export async function restorePhoto(engine: PhotoEngine, input: ImageInput,
   options: PhotoOptions & Omit<RestoreFacesOptions, 'estimates'>): Promise<RestoredPhoto> {
   checkPhotoOptions(options);
   const upscale = options.upscale ?? 2;
-  const photo = await readPhoto(input, options.maxPixels ?? DEFAULT_MAX_PIXELS);
+  const quirks = options.publishedQuirks === true;
+  const read = await readPhoto(input, options.maxPixels ?? DEFAULT_MAX_PIXELS, quirks);
+  const photo = quirks ? { ...read, ...enlargeSmallPhoto(read) } : read;
   const detectorKind = options.detector ?? (engine.detectorAvailable ? 'retinaface' : 'dlib');
   const crops: DecodedImage[] = [];
   let faces: FoundFace[];
   let photoToCrop: Affine[];
+  let alignments: AlignmentKind[];
   {
     using source = Tensor.fromFloat32(planes(photo.rgb, photo.width * photo.height), [1, 3, photo.height, photo.width]);
     const found = detectorKind === 'retinaface' ? await engine.detectFaces(source) : await findFaces(photo.rgb, photo.width, photo.height);
     faces = pickFaces(found, photo.width, photo.height, options);
-    photoToCrop = faces.map((face) => similarity(face.points, FACE_TEMPLATE));
+    const aligned = faces.map((face) => alignFace(face.points));
+    photoToCrop = aligned.map((a) => a.map);
+    alignments = aligned.map((a) => a.kind);
     for (const [i, map] of photoToCrop.map(invert).entries()) {
       using crop = await engine.warpAffine(source, map, [CROP_SIZE, CROP_SIZE], BORDER);
       crops.push({ name: `${photo.name}#${i}`, width: CROP_SIZE, height: CROP_SIZE, rgb: await crop.toFloat32(), grey: false, depth: 8, format: 'png' });
@@ -228,17 +276,19 @@ export async function restorePhoto(engine: PhotoEngine, input: ImageInput,
   const backgroundKind = options.background ?? (engine.backgroundAvailable ? 'realesrgan' : 'lanczos');
   const background = backgroundKind === 'realesrgan' ? await networkBackground(engine, photo, upscale, options)
     : await upscaledBackground(photo, upscale);
-  // A canvas pixel's centre, in the photo's pixels; then into the crop.
-  const canvasToPhoto: Affine = [1 / upscale, 0, 0.5 / upscale - 0.5, 0, 1 / upscale, 0.5 / upscale - 0.5];
-  const canvasToFace = photoToCrop.map((map) => compose(map, canvasToPhoto));
+  // A canvas pixel in the photo's pixels; then into the crop.
+  const canvasToFace = photoToCrop.map((map) => compose(map, outputToPhoto(upscale, quirks)));
+  const pasteKind = options.paste ?? (engine.parserAvailable ? 'parse' : 'square');
   let pasted: Tensor;
   {
     using canvas = Tensor.fromFloat32(planes(background, width * height), [1, 3, height, width]);
     const faceTensors = restored.map((rgb) => Tensor.fromFloat32(rgb, [1, 3, CROP_SIZE, CROP_SIZE]));
+    let masks: Tensor[] | undefined;
     try {
-      pasted = await engine.pasteFaces(canvas, faceTensors, canvasToFace, upscale);
+      if (pasteKind === 'parse' && faceTensors.length > 0) masks = await engine.pasteMasks(faceTensors);
+      pasted = await engine.pasteFaces(canvas, faceTensors, canvasToFace, upscale, masks);
     } finally {
-      for (const t of faceTensors) t.dispose();
+      for (const t of [...faceTensors, ...(masks ?? [])]) t.dispose();
     }
   }
   const format = options.format ?? defaultOutputFormat(photo.format);
@@ -257,8 +307,9 @@ export async function restorePhoto(engine: PhotoEngine, input: ImageInput,
   return {
     image,
     faces: faces.map((face, i) => ({ box: face.box, score: face.score, points: face.points, toCrop: photoToCrop[i] as Affine,
+      alignment: alignments[i] as AlignmentKind,
       restored: faceImages[i] as Buffer })),
-    info: { input: photo.name, width, height, format, inputFormat: photo.format, upscale, detector: detectorKind, paste: 'square',
-      background: backgroundKind },
+    info: { input: photo.name, width, height, format, inputFormat: photo.format, upscale, detector: detectorKind, paste: pasteKind,
+      background: backgroundKind, publishedQuirks: quirks },
   };
 }

@@ -180,3 +180,16 @@ export type DetectorKind = (typeof DETECTORS)[number];
 export function detector(value: unknown, name = 'detector'): DetectorKind {
   return oneOf(value, name, DETECTORS);
 }
+
+export const PASTES = ['parse', 'square'] as const;
+export type PasteKind = (typeof PASTES)[number];
+
+/** Under which mask a whole photo's restored faces are pasted back. */
+export function paste(value: unknown, name = 'paste'): PasteKind {
+  return oneOf(value, name, PASTES);
+}
+
+export function boolean(value: unknown, name: string): boolean {
+  if (typeof value !== 'boolean') throw invalidParameterError(name, 'true or false', value);
+  return value;
+}

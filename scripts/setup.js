@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Brings a fresh clone to a buildable, testable state, then builds it:
-//   1. system packages (python3 with venv, cmake, a C++ compiler, dlib for whole photos,
-//      redis-server for the queue tests):
+//   1. system packages (python3 with venv, cmake, a C++ compiler, dlib and OpenCV's calib3d
+//      for whole photos, redis-server for the queue tests):
 //      installed with apt-get when running as root, otherwise the exact command is printed;
 //   2. the project's PyTorch, torch 2.13 CPU with numpy and pyyaml, in .venv/ (git-ignored;
 //      scripts/torch-env.js), unless DIFFACE_PYTHON names a python to use instead;
@@ -45,6 +45,11 @@ const requirements = [
       ['/usr/lib/x86_64-linux-gnu/libblas.so', '/usr/lib/x86_64-linux-gnu/liblapack.so'].every((f) => fs.existsSync(f)) &&
       fs.existsSync('/usr/include/dlib'),
     packages: ['libdlib-dev', 'libdlib-data', 'libblas-dev', 'liblapack-dev'],
+  },
+  {
+    what: "OpenCV's calib3d (the published LMEDS face alignment in the whole-photo module)",
+    ok: () => fs.existsSync('/usr/include/opencv4/opencv2/calib3d.hpp'),
+    packages: ['libopencv-calib3d-dev'],
   },
   // The queue tests start their own Redis on loopback; the package itself never needs one here.
   { what: 'redis-server (the job queue tests)', ok: () => succeeds('redis-server', ['--version']), packages: ['redis-server'] },

@@ -152,7 +152,7 @@ describe('the Real-ESRGAN background', function () {
         '--models', demoModelsDir(), '--json', '--seed', '1'], { encoding: 'utf8' });
       assert.equal(result.status, 0, result.stderr);
       assert.match(result.stderr,
-        /dlib faces, square mask, Lanczos background \(detection_Resnet50_Final\.pth and RealESRGAN_x2plus\.pth not in .*difface models fetch --only photos/);
+        /dlib faces, square mask, Lanczos background \(detection_Resnet50_Final\.pth, parsing_parsenet\.pth and RealESRGAN_x2plus\.pth not in .*difface models fetch --only photos/);
       const summary = JSON.parse(result.stdout) as { results: { path: { detector: string; paste: string; background: string } }[] };
       assert.deepEqual(summary.results[0]?.path, { detector: 'dlib', paste: 'square', background: 'lanczos' });
       const refused = spawnSync(process.execPath, [path.join(repoRoot, 'dist', 'cli.js'), 'restore', portrait, '-o', out,

@@ -69,6 +69,7 @@ describe('the npm package', function () {
       'package/models/manifest.json', 'package/models/export_architecture.py', 'package/models/architectures/restoration/unet.pt',
       'package/models/architectures/restoration/backbone.pt', 'package/models/architectures/restoration/architecture.json',
       'package/models/architectures/photos/background.pt', 'package/models/architectures/photos/detector.pt',
+      'package/models/architectures/photos/parser.pt', 'package/models/parsenet.py',
       'package/models/architectures/photos/architecture.json',
       'package/prebuilds/linux-x64/torch2.13-cpu/difface.node', 'package/prebuilds/linux-x64/torch2.13-cpu/variant.json',
       'package/prebuilds/linux-x64/faces/difface_faces.node']) {
