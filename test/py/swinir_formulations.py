@@ -33,6 +33,8 @@ CASES = [
     ("plain head, window 4, odd sizes", dict(SMALL, upsampler="", sf=1, unshuffle=False, unshuffle_scale=None,
                                             window_size=4, img_size=12, depths=[3, 2], num_heads=[3, 2]),
      [(1, 3, 12, 12), (2, 3, 13, 19), (1, 3, 31, 9)]),
+    ("nearest+conv x8 (the published head: three doublings), window 4",
+     dict(SMALL, sf=8, unshuffle_scale=8, img_size=8, window_size=4), [(1, 3, 64, 64), (1, 3, 128, 64)]),
     ("pixelshuffle x2, 3conv, window 4", dict(SMALL, upsampler="pixelshuffle", sf=2, unshuffle=False,
                                               unshuffle_scale=None, window_size=4, img_size=8,
                                               resi_connection="3conv", embed_dim=32),
