@@ -24,8 +24,10 @@ The default rearranges the work, not the result (the same within float32 roundin
 - the relative-position bias and the shift mask are added once, as one attention mask, and
   on torch 2 the attention runs as ``scaled_dot_product_attention`` (fused kernels on the CPU
   and on CUDA) instead of matmul, softmax, matmul;
-- the convolutions run on channels-last images, which are the token layout [B, H*W, C]
-  itself, so nothing is transposed between them and the Swin stages;
+- the stage convolutions and the upsampling head run on channels-last images (the stages'
+  token layout [B, H*W, C] is one already, so nothing is transposed), and the output comes
+  back in the memory layout the published network gives it, on which the sampler's noise
+  draws depend;
 - each nearest doubling and the 3x3 convolution after it run as one stride-2 transposed
   convolution (DoublingConv), with fewer multiply-adds and no doubled image.
 """
@@ -436,10 +438,27 @@ class SwinIR(nn.Module):
         tokens = self.patch_embed(x)
         for layer in self.layers:
             tokens = layer(tokens, h, w)
+        # A view of the tokens (no copy) whose strides, as the published code makes them, decide
+        # the layout of everything after it (see in_layout_of).
+        return self.norm(tokens).transpose(1, 2).reshape(b, c, h, w)
+
+    def head_input(self, body: torch.Tensor) -> torch.Tensor:
+        """The upsampling head runs channels-last in the faster formulation: its convolutions
+        at full size are faster on it."""
         if self.published:
-            return self.norm(tokens).transpose(1, 2).reshape(b, c, h, w)
-        # The tokens are the memory of a channels-last image: a view, no copy.
-        return self.norm(tokens).view(b, h, w, c).permute(0, 3, 1, 2)
+            return body
+        return body.contiguous(memory_format=torch.channels_last)
+
+    def in_layout_of(self, out: torch.Tensor, body: torch.Tensor) -> torch.Tensor:
+        """The head's output in the memory layout the published network gives it: that of the
+        sum of the deep and shallow features, which torch makes contiguous for a batch of one
+        and channels-last for more on the CPU. The sampler's randn_like draws in memory order,
+        so the layout decides which draw lands on which pixel."""
+        if self.published:
+            return out
+        if body.is_contiguous():
+            return out.contiguous()
+        return out.contiguous(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[2], x.shape[3]
@@ -448,29 +467,26 @@ class SwinIR(nn.Module):
         x = F.pad(x, [0, pad_w, 0, pad_h], mode="reflect")
         mean = self.mean.to(x.dtype)
         x = (x - mean) * self.img_range
-        if not self.published:
-            # Channels-last from here: the convolutions run faster on it, and it is the token
-            # layout of the Swin stages, so nothing is transposed between the two.
-            x = x.contiguous(memory_format=torch.channels_last)
         if self.upsampler == "pixelshuffle":
             x = self.conv_first(x)
-            x = self.conv_after_body(self.deep_features(x)) + x
-            x = self.conv_last(self.upsample(self.conv_before_upsample(x)))
+            body = self.conv_after_body(self.deep_features(x)) + x
+            x = self.conv_last(self.upsample(self.conv_before_upsample(self.head_input(body))))
+            x = self.in_layout_of(x, body)
         elif self.upsampler == "pixelshuffledirect":
             x = self.conv_first(x)
-            x = self.upsample(self.conv_after_body(self.deep_features(x)) + x)
+            body = self.conv_after_body(self.deep_features(x)) + x
+            x = self.in_layout_of(self.upsample(self.head_input(body)), body)
         elif self.upsampler == "nearest+conv":
             x = self.conv_first(x)
-            x = self.conv_after_body(self.deep_features(x)) + x
-            x = F.leaky_relu(self.conv_up1(self.conv_before_upsample(x)), 0.2)
+            body = self.conv_after_body(self.deep_features(x)) + x
+            x = F.leaky_relu(self.conv_up1(self.conv_before_upsample(self.head_input(body))), 0.2)
             if self.upscale == 4 or self.upscale == 8:
                 x = F.leaky_relu(self.conv_up2(x), 0.2)
             if self.upscale == 8:
                 x = F.leaky_relu(self.conv_up3(x), 0.2)
-            x = self.conv_last(F.leaky_relu(self.conv_hr(x), 0.2))
+            x = self.in_layout_of(self.conv_last(F.leaky_relu(self.conv_hr(x), 0.2)), body)
         else:
             first = self.conv_first(x)
             x = x + self.conv_last(self.conv_after_body(self.deep_features(first)) + first)
         x = x / self.img_range + mean
-        x = x[:, :, :h * self.upscale, :w * self.upscale]
-        return x if self.published else x.contiguous()
+        return x[:, :, :h * self.upscale, :w * self.upscale]

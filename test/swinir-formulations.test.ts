@@ -21,6 +21,7 @@ interface Case {
   largest: number;
   maxDiff: { eager: number; script: number; unfused: number };
   unshiftedDiff: number;
+  strides: { published: number[]; eager: number[]; script: number[] };
 }
 
 interface Report {
@@ -44,6 +45,16 @@ describe('SwinIR: faster formulation against the published one', function () {
     assert.ok(report.cases.some((c) => c.features.join() !== c.resolution.join()));
     // The shift matters in every case: a formulation that lost it or its mask would be caught.
     for (const c of report.cases) assert.ok(c.unshiftedDiff > 100 * TOLERANCE, `${c.name} ${c.input.join('x')}: ${c.unshiftedDiff}`);
+  });
+
+  it('hands back the estimate in the memory layout the published network gives it', function () {
+    // The sampler's randn_like draws in memory order: another layout puts other noise on each pixel.
+    for (const c of report.cases) {
+      assert.deepEqual(c.strides.eager, c.strides.published, `${c.name}, input ${c.input.join('x')}`);
+      assert.deepEqual(c.strides.script, c.strides.published, `${c.name}, input ${c.input.join('x')}`);
+    }
+    assert.ok(report.cases.some((c) => c.strides.published[1] === 1), 'no case comes back channels-last');
+    assert.ok(report.cases.some((c) => c.strides.published[3] === 1), 'no case comes back contiguous');
   });
 
   it('uses scaled_dot_product_attention where torch has it', function () {

@@ -3,12 +3,13 @@ weights (models/random_checkpoint.py's draw), eager and as TorchScript. Prints o
 
     {"torch": ..., "fusedAttention": bool, "cases": [{"name", "input", "output", "resolution",
      "features", "shiftedBlocks", "padded", "largest", "maxDiff": {"eager", "script", "unfused"},
-     "unshiftedDiff"}]}
+     "unshiftedDiff", "strides": {"published", "eager", "script"}}]}
 
 "unfused" is the faster formulation without scaled_dot_product_attention (as torch 1.13 exports
 it). "largest" is the published output's largest magnitude, so that a difference is read
 against outputs that are not near zero; "unshiftedDiff" is how far the published network
-lands with no block shifted, so a formulation that got the shift or its mask wrong would show.
+lands with no block shifted, so a formulation that got the shift or its mask wrong would show;
+"strides" are the outputs' memory layouts, which decide where the sampler's noise lands.
 """
 import json
 import os
@@ -87,6 +88,8 @@ def run_case(name, config, shapes, generator):
             "maxDiff": {label: (expected - network(x)).abs().max().item()
                         for label, network in (("eager", fast), ("script", scripted), ("unfused", plain))},
             "unshiftedDiff": (expected - no_shift(x)).abs().max().item(),
+            "strides": {label: list(network(x).stride()) for label, network in
+                        (("published", published), ("eager", fast), ("script", scripted))},
         })
     return results
 
