@@ -22,8 +22,8 @@ The default rearranges the work, not the result (the same within float32 roundin
   window order for a whole block; the cyclic shift and the partition become one row gather
   per block, from the previous block's order straight into this one's;
 - the relative-position bias and the shift mask are added once, as one attention mask, and
-  on torch 2 the attention runs as ``scaled_dot_product_attention`` (fused kernels on the CPU
-  and on CUDA) instead of matmul, softmax, matmul;
+  on torch 2 the attention runs as ``scaled_dot_product_attention`` (a fused kernel on the
+  CPU) instead of matmul, softmax, matmul;
 - the stage convolutions and the upsampling head run on channels-last images (the stages'
   token layout [B, H*W, C] is one already, so nothing is transposed), and the output comes
   back in the memory layout the published network gives it, on which the sampler's noise
