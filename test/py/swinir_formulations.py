@@ -40,6 +40,9 @@ CASES = [
                                               unshuffle_scale=None, window_size=4, img_size=8,
                                               resi_connection="3conv", embed_dim=32),
      [(1, 3, 8, 8), (2, 3, 10, 15)]),
+    ("pixelshuffledirect x3, window 4", dict(SMALL, upsampler="pixelshuffledirect", sf=3, unshuffle=False,
+                                             unshuffle_scale=None, window_size=4, img_size=8),
+     [(1, 3, 8, 8), (2, 3, 9, 14)]),
 ]
 
 
