@@ -44,7 +44,9 @@ class Backbone(torch.nn.Module):
 
 def load(args):
     config = configs.load(args.config)
-    unet, backbone = networks.load(config, args.unet, args.backbone)
+    # The backbone as the published code computes it (its order of operations), not the
+    # faster formulation the engine exports: the baseline stays the published one.
+    unet, backbone = networks.load(config, args.unet, args.backbone, published_backbone=True)
     dtype = DTYPES[args.dtype]
     unet, backbone = unet.to(args.device), backbone.to(args.device)
     if dtype != torch.float32:
@@ -129,7 +131,7 @@ def flops_command(args):
         return {"unetFlops": None, "backboneFlops": None, "side": args.side}
 
     config = configs.load(args.config)
-    unet, backbone = (network.to("meta") for network in networks.build(config))
+    unet, backbone = (network.to("meta") for network in networks.build(config, published_backbone=True))
     x = torch.zeros(1, 3, args.side, args.side, device="meta")
     counts = {}
     for name, run in (("unet", lambda: unet(x, torch.zeros(1, device="meta"))), ("backbone", lambda: backbone(x))):

@@ -350,6 +350,7 @@ function printTable(cases) {
 }
 
 let reportExtra = {};
+const loadAtStart = os.loadavg();
 
 // Written after every measured case, so a run cut short still leaves its numbers.
 function writeReport(cases, extra) {
@@ -362,6 +363,9 @@ function writeReport(cases, extra) {
     ...reportExtra,
     cpu: os.cpus()[0]?.model ?? 'unknown',
     cores: os.availableParallelism(),
+    // 1, 5 and 15-minute load averages when the run began and when this was written: on a
+    // shared machine, the other work decides how far the times are from the quiet ones.
+    loadAverage: { start: loadAtStart, end: os.loadavg() },
     threads,
     runs,
     torch: info.torch,

@@ -15,15 +15,20 @@ from swinir import SwinIR
 from unet import UNetModel
 
 
-def build(config):
-    """The UNet and the backbone of a configuration, in eval mode, with their initial weights."""
+def build(config, published_backbone=False):
+    """The UNet and the backbone of a configuration, in eval mode, with their initial weights.
+    ``published_backbone`` builds SwinIR in the published formulation (same weights, same
+    result within float32 rounding, the published order of operations: the benchmark's baseline)."""
     try:
         unet = UNetModel(**config["unet_config"])
     except (TypeError, ValueError, AssertionError) as error:
         raise ConvertError("ECONFIG", f"unet_config cannot build a UNet: {error}")
     inpainting = task_of(config) == "inpainting"
     try:
-        backbone = (FFCResNetGenerator if inpainting else SwinIR)(**config["backbone_config"])
+        if inpainting:
+            backbone = FFCResNetGenerator(**config["backbone_config"])
+        else:
+            backbone = SwinIR(**config["backbone_config"], published=published_backbone)
     except (TypeError, ValueError, AssertionError) as error:
         what = "a LaMa estimator" if inpainting else "a SwinIR backbone"
         raise ConvertError("ECONFIG", f"backbone_config cannot build {what}: {error}")
@@ -40,9 +45,9 @@ def convert_torso_convolutions(unet, dtype):
     return unet
 
 
-def load(config, unet_path, backbone_path):
+def load(config, unet_path, backbone_path, published_backbone=False):
     """Both networks, filled strictly from their checkpoints (read with weights_only=True)."""
-    unet, backbone = build(config)
+    unet, backbone = build(config, published_backbone)
     checkpoint.load_strictly(unet, checkpoint.read_state_dict(unet_path, "UNet"), "UNet", unet_path)
     checkpoint.load_strictly(backbone, checkpoint.read_state_dict(backbone_path, "backbone"), "backbone",
                              backbone_path)

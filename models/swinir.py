@@ -13,9 +13,26 @@ Behaviours of the published network kept on purpose:
 - windows and shifts are sized from ``img_size`` (the feature size the network was built
   for); a window never exceeds that size, and a block whose window covers it is not shifted;
 - the first LeakyReLU (after ``conv_before_upsample``) has slope 0.01, the later ones 0.2.
+
+Two formulations compute the same network. ``published=True`` is the published arithmetic,
+step by step (roll, partition into windows, attention with its bias and mask added one after
+the other, merge, roll back); the benchmark's eager baseline and the tests' yardstick use it.
+The default rearranges the work, not the result (the same within float32 rounding):
+- LayerNorms, linear layers and the MLP act on each token alone, so the tokens can stay in
+  window order for a whole block; the cyclic shift and the partition become one row gather
+  per block, from the previous block's order straight into this one's;
+- the relative-position bias and the shift mask are added once, as one attention mask, and
+  on torch 2 the attention runs as ``scaled_dot_product_attention`` (a fused kernel on the
+  CPU) instead of matmul, softmax, matmul;
+- the stage convolutions and the upsampling head run on channels-last images (the stages'
+  token layout [B, H*W, C] is one already, so nothing is transposed), and the output comes
+  back in the memory layout the published network gives it, on which the sampler's noise
+  draws depend;
+- each nearest doubling and the 3x3 convolution after it run as one stride-2 transposed
+  convolution (DoublingConv), with fewer multiply-adds and no doubled image.
 """
 
-from typing import List, Optional, Tuple
+from typing import Final, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -62,8 +79,52 @@ def shifted_window_mask(h: int, w: int, size: int, shift: int) -> torch.Tensor:
     return differs.masked_fill(differs != 0, -100.0).masked_fill(differs == 0, 0.0)
 
 
+def window_order(h: int, w: int, size: int, shift: int, device: torch.device) -> torch.Tensor:
+    """The row-major token index behind each position of the windows of an h x w grid rolled by
+    -shift, in the order to_windows lists them: gathering tokens with it does the roll and the
+    partition at once."""
+    rows = (torch.arange(h, device=device) + shift) % h
+    cols = (torch.arange(w, device=device) + shift) % w
+    grid = rows[:, None] * w + cols[None, :]
+    return grid.view(h // size, size, w // size, size).permute(0, 2, 1, 3).reshape(-1)
+
+
+# Whether this torch has the fused attention (torch 2); an export made without it loads on
+# libtorch 1.13 too.
+FUSED_ATTENTION = hasattr(F, "scaled_dot_product_attention")
+
+
 def double_size(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2.0, mode="nearest")
+
+
+def doubling_taps() -> torch.Tensor:
+    """Which 3x3 taps fall on each of the 4 taps of the transposed convolution, along one axis:
+    doubling repeats every input row, so output row 2i reads rows i-1 (tap 0) and i (taps 1
+    and 2), and output row 2i+1 reads rows i (taps 0 and 1) and i+1 (tap 2)."""
+    return torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+
+
+class DoublingConv(nn.Conv2d):
+    """A 3x3 convolution (zero padding 1) of the input doubled in size by nearest neighbour.
+    Outside the published formulation it runs as one stride-2 transposed convolution with
+    4x4 taps summed from the 3x3 ones: 16 multiply-adds per input pixel and channel pair
+    instead of 36, and the doubled image is never made."""
+
+    published: Final[bool]
+
+    def __init__(self, channels: int, published: bool):
+        super().__init__(channels, channels, 3, 1, 1)
+        self.published = published
+        # Not in the state dict: the published layout stays as it is.
+        self.register_buffer("taps", doubling_taps(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.published:
+            return self._conv_forward(double_size(x), self.weight, self.bias)
+        taps = self.taps.float()
+        weight = torch.einsum("ut,vs,oits->iouv", [taps, taps, self.weight.float()]).to(self.weight.dtype)
+        return F.conv_transpose2d(x, weight, self.bias, stride=2, padding=1)
 
 
 class Mlp(nn.Module):
@@ -80,8 +141,14 @@ class Mlp(nn.Module):
 class WindowAttention(nn.Module):
     """Multi-head self-attention inside each window, with a learned relative position bias."""
 
-    def __init__(self, dim: int, window: int, num_heads: int, qkv_bias: bool, qk_scale: Optional[float]):
+    published: Final[bool]
+    fused: Final[bool]
+
+    def __init__(self, dim: int, window: int, num_heads: int, qkv_bias: bool, qk_scale: Optional[float],
+                 published: bool = False):
         super().__init__()
+        self.published = published
+        self.fused = FUSED_ATTENTION and not published
         self.window = window
         self.num_heads = num_heads
         self.scale = float(qk_scale) if qk_scale else (dim // num_heads) ** -0.5
@@ -97,6 +164,34 @@ class WindowAttention(nn.Module):
         return bias.view(n, n, -1).permute(2, 0, 1).contiguous()
 
     def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
+        if self.published:
+            return self.published_attention(x, mask)
+        return self.masked_attention(x, mask)
+
+    def attention_mask(self, mask: Optional[torch.Tensor], windows: int) -> torch.Tensor:
+        """The position bias plus the shift mask: [windows or 1, heads, n, n]."""
+        bias = self.position_bias().unsqueeze(0)
+        if mask is None:
+            return bias
+        combined = bias + mask.unsqueeze(1)
+        # Every image of the batch has the same windows; a 4-D mask keeps the fused kernels.
+        per_image = mask.shape[0]
+        if windows != per_image:
+            combined = combined.repeat(windows // per_image, 1, 1, 1)
+        return combined
+
+    def masked_attention(self, x: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
+        windows, n, c = x.shape
+        qkv = self.qkv(x).view(windows, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        bias = self.attention_mask(mask, windows)
+        if self.fused:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.scale)
+        else:
+            out = torch.softmax(torch.matmul(q, k.transpose(-2, -1)) * self.scale + bias, dim=-1) @ v
+        return self.proj(out.transpose(1, 2).reshape(windows, n, c))
+
+    def published_attention(self, x: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
         windows, n, c = x.shape
         qkv = self.qkv(x).reshape(windows, n, 3, self.num_heads, c // self.num_heads)
         qkv = qkv.permute(2, 0, 3, 1, 4)
@@ -112,8 +207,12 @@ class WindowAttention(nn.Module):
 
 
 class SwinTransformerBlock(nn.Module):
+    """``forward`` takes and gives tokens in row-major order (the published formulation);
+    ``windowed`` takes and gives them in this block's window order (see window_order)."""
+
     def __init__(self, dim: int, resolution: Tuple[int, int], num_heads: int, window: int,
-                 shift: int, mlp_ratio: float, qkv_bias: bool, qk_scale: Optional[float]):
+                 shift: int, mlp_ratio: float, qkv_bias: bool, qk_scale: Optional[float],
+                 published: bool = False):
         super().__init__()
         self.resolution = resolution
         if min(resolution) <= window:
@@ -122,7 +221,7 @@ class SwinTransformerBlock(nn.Module):
         self.window = window
         self.shift = shift
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = WindowAttention(dim, window, num_heads, qkv_bias, qk_scale)
+        self.attn = WindowAttention(dim, window, num_heads, qkv_bias, qk_scale, published)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
         if shift > 0:
@@ -152,20 +251,41 @@ class SwinTransformerBlock(nn.Module):
         x = x + y.reshape(b, h * w, c)
         return x + self.mlp(self.norm2(x))
 
+    def window_order(self, h: int, w: int, device: torch.device) -> torch.Tensor:
+        return window_order(h, w, self.window, self.shift, device)
+
+    def windowed(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        b, length, c = x.shape
+        n = self.window * self.window
+        y = self.attn(self.norm1(x).view(-1, n, c), self.window_mask(h, w, x))
+        x = x + y.view(b, length, c)
+        return x + self.mlp(self.norm2(x))
+
 
 class BasicLayer(nn.Module):
+    published: Final[bool]
+
     def __init__(self, dim: int, resolution: Tuple[int, int], depth: int, num_heads: int, window: int,
-                 mlp_ratio: float, qkv_bias: bool, qk_scale: Optional[float]):
+                 mlp_ratio: float, qkv_bias: bool, qk_scale: Optional[float], published: bool = False):
         super().__init__()
+        self.published = published
         self.blocks = nn.ModuleList([
             SwinTransformerBlock(dim, resolution, num_heads, window, 0 if i % 2 == 0 else window // 2,
-                                 mlp_ratio, qkv_bias, qk_scale)
+                                 mlp_ratio, qkv_bias, qk_scale, published)
             for i in range(depth)])
 
     def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        if self.published:
+            for block in self.blocks:
+                x = block(x, h, w)
+            return x
+        # held[j]: the row-major index of the token in row j of x.
+        held = torch.arange(h * w, device=x.device)
         for block in self.blocks:
-            x = block(x, h, w)
-        return x
+            order = block.window_order(h, w, x.device)
+            x = block.windowed(x.index_select(1, torch.argsort(held)[order]), h, w)
+            held = order
+        return x.index_select(1, torch.argsort(held))
 
 
 def make_residual_conv(dim: int, kind: str) -> nn.Module:
@@ -182,18 +302,26 @@ def make_residual_conv(dim: int, kind: str) -> nn.Module:
 class RSTB(nn.Module):
     """Residual Swin Transformer block: a stack of Swin blocks, a convolution, a skip."""
 
+    published: Final[bool]
+
     def __init__(self, dim: int, resolution: Tuple[int, int], depth: int, num_heads: int, window: int,
-                 mlp_ratio: float, qkv_bias: bool, qk_scale: Optional[float], resi_connection: str):
+                 mlp_ratio: float, qkv_bias: bool, qk_scale: Optional[float], resi_connection: str,
+                 published: bool = False):
         super().__init__()
+        self.published = published
         self.residual_group = BasicLayer(dim, resolution, depth, num_heads, window, mlp_ratio,
-                                         qkv_bias, qk_scale)
+                                         qkv_bias, qk_scale, published)
         self.conv = make_residual_conv(dim, resi_connection)
 
     def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
         b, length, c = x.shape
         y = self.residual_group(x, h, w)
-        y = self.conv(y.transpose(1, 2).reshape(b, c, h, w))
-        return y.flatten(2).transpose(1, 2) + x
+        if self.published:
+            y = self.conv(y.transpose(1, 2).reshape(b, c, h, w))
+            return y.flatten(2).transpose(1, 2) + x
+        # [B, H*W, C] is the memory of a channels-last [B, C, H, W] image: no transposes.
+        y = self.conv(y.view(b, h, w, c).permute(0, 3, 1, 2))
+        return y.permute(0, 2, 3, 1).reshape(b, length, c) + x
 
 
 class PatchEmbed(nn.Module):
@@ -228,14 +356,20 @@ UPSAMPLERS = ("nearest+conv", "pixelshuffle", "pixelshuffledirect", "")
 
 
 class SwinIR(nn.Module):
-    """``forward(x)`` maps a [B, 3, H, W] face in [0, 1] to its restored estimate."""
+    """``forward(x)`` maps a [B, 3, H, W] face in [0, 1] to its restored estimate.
+
+    ``published`` (not a configuration key) chooses the published formulation over the
+    faster one; both have the same state dict."""
+
+    published: Final[bool]
 
     def __init__(self, img_size=64, patch_size=1, in_chans=3, embed_dim=96, depths=(6, 6, 6, 6),
                  num_heads=(6, 6, 6, 6), window_size=7, mlp_ratio=4.0, qkv_bias=True, qk_scale=None,
                  drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.1, ape=False, patch_norm=True,
                  use_checkpoint=False, sf=4, img_range=1.0, upsampler="", resi_connection="1conv",
-                 unshuffle=False, unshuffle_scale=None):
+                 unshuffle=False, unshuffle_scale=None, published=False):
         super().__init__()
+        self.published = published
         if upsampler is None:
             upsampler = ""
         if upsampler not in UPSAMPLERS:
@@ -267,7 +401,7 @@ class SwinIR(nn.Module):
         self.patch_embed = PatchEmbed(embed_dim, patch_norm)
         self.layers = nn.ModuleList([
             RSTB(embed_dim, resolution, depths[i], num_heads[i], window_size, mlp_ratio, qkv_bias,
-                 qk_scale, resi_connection)
+                 qk_scale, resi_connection, published)
             for i in range(len(depths))])
         self.norm = nn.LayerNorm(embed_dim)
         self.conv_after_body = make_residual_conv(embed_dim, resi_connection)
@@ -289,11 +423,11 @@ class SwinIR(nn.Module):
             self.conv_last = nn.Identity()
         elif upsampler == "nearest+conv":
             self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed_dim, feat, 3, 1, 1), nn.LeakyReLU())
-            self.conv_up1 = nn.Conv2d(feat, feat, 3, 1, 1)
+            self.conv_up1 = DoublingConv(feat, published)
             if self.upscale == 4 or self.upscale == 8:
-                self.conv_up2 = nn.Conv2d(feat, feat, 3, 1, 1)
+                self.conv_up2 = DoublingConv(feat, published)
             if self.upscale == 8:
-                self.conv_up3 = nn.Conv2d(feat, feat, 3, 1, 1)
+                self.conv_up3 = DoublingConv(feat, published)
             self.conv_hr = nn.Conv2d(feat, feat, 3, 1, 1)
             self.conv_last = nn.Conv2d(feat, in_chans, 3, 1, 1)
         else:
@@ -304,7 +438,27 @@ class SwinIR(nn.Module):
         tokens = self.patch_embed(x)
         for layer in self.layers:
             tokens = layer(tokens, h, w)
+        # A view of the tokens (no copy) whose strides, as the published code makes them, decide
+        # the layout of everything after it (see in_layout_of).
         return self.norm(tokens).transpose(1, 2).reshape(b, c, h, w)
+
+    def head_input(self, body: torch.Tensor) -> torch.Tensor:
+        """The upsampling head runs channels-last in the faster formulation: its convolutions
+        at full size are faster on it."""
+        if self.published:
+            return body
+        return body.contiguous(memory_format=torch.channels_last)
+
+    def in_layout_of(self, out: torch.Tensor, body: torch.Tensor) -> torch.Tensor:
+        """The head's output in the memory layout the published network gives it: that of the
+        sum of the deep and shallow features, which torch makes contiguous for a batch of one
+        and channels-last for more on the CPU. The sampler's randn_like draws in memory order,
+        so the layout decides which draw lands on which pixel."""
+        if self.published:
+            return out
+        if body.is_contiguous():
+            return out.contiguous()
+        return out.contiguous(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[2], x.shape[3]
@@ -315,20 +469,22 @@ class SwinIR(nn.Module):
         x = (x - mean) * self.img_range
         if self.upsampler == "pixelshuffle":
             x = self.conv_first(x)
-            x = self.conv_after_body(self.deep_features(x)) + x
-            x = self.conv_last(self.upsample(self.conv_before_upsample(x)))
+            body = self.conv_after_body(self.deep_features(x)) + x
+            x = self.conv_last(self.upsample(self.conv_before_upsample(self.head_input(body))))
+            x = self.in_layout_of(x, body)
         elif self.upsampler == "pixelshuffledirect":
             x = self.conv_first(x)
-            x = self.upsample(self.conv_after_body(self.deep_features(x)) + x)
+            body = self.conv_after_body(self.deep_features(x)) + x
+            x = self.in_layout_of(self.upsample(self.head_input(body)), body)
         elif self.upsampler == "nearest+conv":
             x = self.conv_first(x)
-            x = self.conv_after_body(self.deep_features(x)) + x
-            x = F.leaky_relu(self.conv_up1(double_size(self.conv_before_upsample(x))), 0.2)
+            body = self.conv_after_body(self.deep_features(x)) + x
+            x = F.leaky_relu(self.conv_up1(self.conv_before_upsample(self.head_input(body))), 0.2)
             if self.upscale == 4 or self.upscale == 8:
-                x = F.leaky_relu(self.conv_up2(double_size(x)), 0.2)
+                x = F.leaky_relu(self.conv_up2(x), 0.2)
             if self.upscale == 8:
-                x = F.leaky_relu(self.conv_up3(double_size(x)), 0.2)
-            x = self.conv_last(F.leaky_relu(self.conv_hr(x), 0.2))
+                x = F.leaky_relu(self.conv_up3(x), 0.2)
+            x = self.in_layout_of(self.conv_last(F.leaky_relu(self.conv_hr(x), 0.2)), body)
         else:
             first = self.conv_first(x)
             x = x + self.conv_last(self.conv_after_body(self.deep_features(first)) + first)
