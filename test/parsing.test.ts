@@ -10,9 +10,10 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import sharp from 'sharp';
 
-import { DifFace, DifFaceError, Tensor, demoModelsDir, faceFindingAvailable } from 'difface';
+import { DifFace, DifFaceError, Tensor, demoModelsDir } from 'difface';
 
 import { imagesDir, repoRoot, runPython, tempDir, testPyDir } from './helpers/env';
+import { skipWithoutFaceFinding } from './helpers/faces';
 import { readNpy } from './helpers/npy';
 import { toTensor, valuesOf } from './helpers/tensors';
 
@@ -113,12 +114,7 @@ describe('the face-parsing paste mask', function () {
     const portrait = path.join(imagesDir, 'whole', '04.jpg');
 
     before(function () {
-      const finding = faceFindingAvailable();
-      if (!finding.available) {
-        // eslint-disable-next-line no-console
-        console.log(`      skipped: ${finding.reason}`);
-        this.skip();
-      }
+      skipWithoutFaceFinding(this);
     });
 
     it('is the default when its weights are there, the square otherwise, and the result says which ran', async function () {

@@ -8,9 +8,10 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import sharp from 'sharp';
 
-import { DifFace, DifFaceError, RestoredPhoto, Tensor, demoModelsDir, faceFindingAvailable } from 'difface';
+import { DifFace, DifFaceError, RestoredPhoto, Tensor, demoModelsDir } from 'difface';
 
 import { imagesDir, repoRoot, tempDir } from './helpers/env';
+import { skipWithoutFaceFinding } from './helpers/faces';
 
 const wholeDir = path.join(imagesDir, 'whole');
 // Counted by eye: four people in each group photo, one portrait.
@@ -52,12 +53,7 @@ describe('whole photos', function () {
   };
 
   before(async function () {
-    const finding = faceFindingAvailable();
-    if (!finding.available) {
-      // eslint-disable-next-line no-console
-      console.log(`      skipped: ${finding.reason}`);
-      this.skip();
-    }
+    skipWithoutFaceFinding(this);
     engine = await DifFace.load(demoModelsDir());
     for (const name of Object.keys(FACES)) {
       results.set(name, await engine.restorePhoto(path.join(wholeDir, name), { seed: 1, format: 'png' }));
