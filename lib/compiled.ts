@@ -13,10 +13,10 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { DifFaceError, argumentError, isErrorCode } from './errors';
+import { DifFaceError, argumentError } from './errors';
 import { ModelCard } from './modelcard';
 import { NativeRuntime, packageRoot } from './native';
-import { findPython } from './python';
+import { findPython, reportedFailure } from './python';
 import * as is from './validate';
 
 /** The record format this version writes and reads. */
@@ -257,10 +257,9 @@ function runCompiler(args: string[], onProgress: CompileOptions['onProgress']): 
     child.on('error', (error) => reject(new DifFaceError('EPYTHON', `cannot run ${python.executable}: ${error.message}`)));
     child.on('close', (code) => {
       onLine(pending);
-      const failure = /^DIFFACE_ERROR (.*)$/m.exec(stderr);
+      const failure = reportedFailure(stderr, 'ECOMPILE', 'the compile');
       if (failure !== null) {
-        const reported = JSON.parse(failure[1] ?? '{}') as { code?: string; message?: string };
-        reject(new DifFaceError(isErrorCode(reported.code) ? reported.code : 'ECOMPILE', reported.message ?? 'the compile failed'));
+        reject(failure);
       } else if (code !== 0 || done === null) {
         const tail = stderr.trim().split('\n').slice(-6).join('\n');
         reject(new DifFaceError('ECOMPILE', `the UNet could not be compiled (exit code ${String(code)}): ${tail}; ` +

@@ -11,11 +11,11 @@ import * as path from 'node:path';
 
 import { publishedArchitectureDir } from './architecture';
 import { DIFFACE_RULES } from './checkpoint';
-import { DifFaceError, argumentError, isErrorCode } from './errors';
+import { DifFaceError, argumentError } from './errors';
 import { installCheckpoints } from './install';
 import { ModelCard } from './modelcard';
 import { packageRoot } from './native';
-import { findPython } from './python';
+import { findPython, reportedFailure } from './python';
 
 export interface ConvertOptions {
   /** The diffusion UNet checkpoint (iddpm_ffhq512_ema500000.pth). */
@@ -71,11 +71,8 @@ async function convertWithPython(options: ConvertOptions): Promise<ModelCard> {
     '--unet', path.resolve(options.unet), '--backbone', path.resolve(options.backbone), '--out', path.resolve(options.out),
     '--config', path.resolve(options.config ?? '')];
   const { code, stdout, stderr } = await run(python.executable, args);
-  const failure = /^DIFFACE_ERROR (.*)$/m.exec(stderr);
-  if (failure !== null) {
-    const reported = JSON.parse(failure[1] ?? '{}') as { code?: string; message?: string };
-    throw new DifFaceError(isErrorCode(reported.code) ? reported.code : 'ECONVERT', reported.message ?? 'the conversion failed');
-  }
+  const failure = reportedFailure(stderr, 'ECONVERT', 'the conversion');
+  if (failure !== null) throw failure;
   if (code !== 0) {
     throw new DifFaceError('ECONVERT', `the converter failed (exit code ${String(code)}): ${lastLines(stderr)}`);
   }

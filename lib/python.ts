@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 
-import { DifFaceError } from './errors';
+import { DifFaceError, ErrorCode, isErrorCode } from './errors';
 import { packageRoot } from './native';
 
 export interface PythonInfo {
@@ -42,4 +42,15 @@ export function findPython(): PythonInfo {
     `converting checkpoints needs Python 3 with PyTorch, and none of ${tried.join(', ')} can import torch; ` +
     'install it (`python3 -m pip install torch pyyaml`; the torch the engine runs on is the safest, as TorchScript ' +
     'exported by a newer torch may not load in an older libtorch) or set DIFFACE_PYTHON to such a python');
+}
+
+/**
+ * The coded failure a script of models/ reported on stderr ("DIFFACE_ERROR {code, message}"),
+ * or null when it reported none. An unknown code becomes `fallback`.
+ */
+export function reportedFailure(stderr: string, fallback: ErrorCode, what: string): DifFaceError | null {
+  const failure = /^DIFFACE_ERROR (.*)$/m.exec(stderr);
+  if (failure === null) return null;
+  const reported = JSON.parse(failure[1] ?? '{}') as { code?: string; message?: string };
+  return new DifFaceError(isErrorCode(reported.code) ? reported.code : fallback, reported.message ?? `${what} failed`);
 }
