@@ -5,25 +5,19 @@
 import { parseArgs } from 'node:util';
 
 import { compileUNet, CompileProgress } from './compiled';
-import { UsageError, numericFlag, textFlag, usage } from './cli-options';
+import { numericFlag, textFlag, usage } from './cli-options';
 import { resolveModels } from './models';
 import * as is from './validate';
 
+/** '1,8' -> [1, 8]; the rule is the API's, named as the flag. */
 function batchesFlag(text: string): number[] {
-  const batches = text.split(',').map((part) => Number(part.trim()));
-  if (batches.some((b) => !Number.isInteger(b) || b < 1 || b > 64)) {
-    throw new UsageError(`--batch must list batch sizes from 1 to 64, like 1,8; got '${text}'`);
-  }
-  return batches;
+  return usage(() => is.compileBatches(text.split(',').map((part) => Number(part.trim())), '--batch'));
 }
 
+/** '512' or '512x768' -> [height, width]; the rule is the API's, named as the flag. */
 function sizeFlag(text: string): [number, number] {
   const parts = text.toLowerCase().split('x').map(Number);
-  const [height, width] = [parts[0] ?? NaN, parts[parts.length - 1] ?? NaN];
-  if (parts.length > 2 || !Number.isInteger(height) || !Number.isInteger(width) || height < 8 || width < 8) {
-    throw new UsageError(`--size must be H or HxW in whole pixels of at least 8, got '${text}'`);
-  }
-  return [height, width];
+  return usage(() => is.compileSize(parts.length === 1 ? [parts[0], parts[0]] : parts, '--size'));
 }
 
 function describe(event: CompileProgress): string {

@@ -196,14 +196,6 @@ export interface CompileResult {
   seconds: number;
 }
 
-function checkBatches(batches: readonly number[]): number[] {
-  if (!Array.isArray(batches) || batches.length === 0 ||
-      batches.some((b) => !Number.isInteger(b) || b < 1 || b > 64)) {
-    throw argumentError(`batches must be a list of whole numbers from 1 to 64, got ${JSON.stringify(batches)}`);
-  }
-  return [...new Set(batches)].sort((a, b) => a - b);
-}
-
 /** Compiles the UNet of a model directory into the cache, one package per batch size. */
 export async function compileUNet(modelDir: string, options: CompileOptions = {}): Promise<CompileResult> {
   const device = is.device(options.device ?? 'cpu');
@@ -211,16 +203,13 @@ export async function compileUNet(modelDir: string, options: CompileOptions = {}
   if (device === 'cpu' && dtype !== 'float32') {
     throw argumentError(`dtype '${dtype}' is only supported on CUDA devices; compile with 'float32' for the CPU`);
   }
-  const batches = checkBatches(options.batches ?? [1]);
+  const batches = is.compileBatches(options.batches ?? [1]);
   const dir = path.resolve(modelDir);
   const out = options.out !== undefined ? path.resolve(options.out) : cacheDir(dir);
   const args = [path.join(packageRoot, 'models', 'aot_compile.py'), dir, '--out', out, '--device', device,
     '--dtype', dtype, '--batch', batches.join(',')];
   if (options.size !== undefined) {
-    const [height, width] = options.size;
-    if (!Number.isInteger(height) || !Number.isInteger(width) || height < 8 || width < 8) {
-      throw argumentError(`size must be [height, width] in whole pixels of at least 8, got ${JSON.stringify(options.size)}`);
-    }
+    const [height, width] = is.compileSize(options.size);
     args.push('--size', `${String(height)}x${String(width)}`);
   }
   if (options.threads !== undefined) args.push('--threads', String(is.threads(options.threads)));

@@ -125,6 +125,25 @@ export function maxBatch(value: unknown, name = 'maxBatch'): number {
   return integer(value, name, 1);
 }
 
+/** Batch sizes to compile the UNet for: a non-empty list from 1 to 64, sorted, each once. */
+export function compileBatches(value: unknown, name = 'batches'): number[] {
+  if (!Array.isArray(value) || value.length === 0 ||
+      value.some((b) => !Number.isInteger(b) || (b as number) < 1 || (b as number) > 64)) {
+    throw invalidParameterError(name, 'a list of batch sizes from 1 to 64, like 1,8', value);
+  }
+  return [...new Set(value as number[])].sort((a, b) => a - b);
+}
+
+/** An image size to compile the UNet for: [height, width] in whole pixels of at least 8. */
+export function compileSize(value: unknown, name = 'size'): [number, number] {
+  const pair = Array.isArray(value) && value.length === 2 ? (value as unknown[]) : [];
+  const [height, width] = pair;
+  if (!Number.isInteger(height) || !Number.isInteger(width) || (height as number) < 8 || (width as number) < 8) {
+    throw invalidParameterError(name, 'a height and width (H or HxW) in whole pixels of at least 8', value);
+  }
+  return [height as number, width as number];
+}
+
 export function maxQueue(value: unknown, name = 'maxQueue'): number {
   return integer(value, name, 0);
 }

@@ -179,8 +179,8 @@ describe('compiled UNets', function () {
       { encoding: 'utf8', env: { ...process.env, DIFFACE_MODELS: '' } });
 
     it('turns bad flags into usage errors (exit code 2) that name the flag', function () {
-      for (const [flags, message] of [[['--batch', '0,8'], /--batch must list batch sizes from 1 to 64/],
-        [['--size', '512x'], /--size must be H or HxW/], [['--device', 'tpu'], /--device must be 'cpu'/],
+      for (const [flags, message] of [[['--batch', '0,8'], /--batch must be a list of batch sizes from 1 to 64/],
+        [['--size', '512x'], /--size must be a height and width \(H or HxW\) in whole pixels of at least 8/], [['--device', 'tpu'], /--device must be 'cpu'/],
         [['--dtype', 'float16'], /only supported on CUDA/], [['--frobnicate'], /Unknown option/]] as const) {
         const run = cli([...flags, '--models', small.out]);
         assert.equal(run.status, 2, `${flags.join(' ')}: ${run.stderr}`);
